@@ -1,0 +1,1 @@
+"""ICAO 9303 eMRTD protocols (BAC, PACE, secure messaging, active authentication) and LDS files."""

@@ -1,0 +1,1 @@
+"""Reader backends: nfcpy (USB NFC) and PC/SC (pyscard)."""
