@@ -13,17 +13,6 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-# File identifiers of the LDS1 eMRTD application (ICAO 9303-10 §4.6 and §3.11)
-FID_CARD_ACCESS = 0x011C  # in the master file, readable without access control
-FID_COM = 0x011E
-FID_SOD = 0x011D
-FID_DG = {n: 0x0100 + n for n in range(1, 17)}  # DG1 = 0x0101 ... DG16 = 0x0110
-
-#: short file identifiers (READ BINARY with P1 = 0x80 | SFI)
-SFI = {FID_CARD_ACCESS: 0x1C, FID_COM: 0x1E, FID_SOD: 0x1D} | {fid: n for n, fid in FID_DG.items()}
-
-EMRTD_AID = bytes.fromhex("A0000002471001")
-
 AAPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 

@@ -1,0 +1,119 @@
+"""EF.SOD: CMS SignedData over an LDSSecurityObject — build, parse, and what parsing refuses."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from asn1crypto import cms
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from netid.card import tlv
+from netid.card.icao.lds.sod import ID_LDS_SECURITY_OBJECT, encode_sod, hash_data_group, parse_sod
+from netid.card.testkit import make_pki
+from netid.errors import ParseError, UsageError
+
+HASHES = {1: hash_data_group(b"dg1", "sha256"), 2: hash_data_group(b"dg2", "sha256")}
+
+
+def test_round_trip_ecdsa() -> None:
+    pki = make_pki(0, "ecdsa-p256")
+    when = datetime.datetime(2025, 3, 1, 12, 0, tzinfo=datetime.UTC)
+    data = encode_sod(HASHES, signer_certificate=pki.ds_certificate, signer_key=pki.ds_key, signing_time=when)
+    assert data[0] == 0x77
+    sod = parse_sod(data)
+    assert sod.version == 0
+    assert sod.hash_algorithm == sod.digest_algorithm == "sha256"
+    assert sod.dg_hashes == HASHES
+    assert sod.content_type == sod.signed_content_type == ID_LDS_SECURITY_OBJECT
+    assert sod.signed_message_digest == hash_data_group(sod.lds_security_object, "sha256")
+    assert sod.signature_algorithm == "1.2.840.10045.4.3.2"
+    assert sod.signature_algorithm_parameters is None
+    assert sod.signing_time == when
+    assert sod.signer_certificate == pki.ds_certificate.public_bytes(Encoding.DER)
+    assert sod.certificates == (sod.signer_certificate,)
+    assert sod.signed_attrs[0] == 0x31  # re-tagged as SET OF: what the signature covers
+    assert isinstance(pki.ds_key, ec.EllipticCurvePrivateKey)
+    pki.ds_key.public_key().verify(sod.signature, sod.signed_attrs, ec.ECDSA(hashes.SHA256()))
+    # deterministic ECDSA: the same inputs give the same SOD
+    assert (
+        encode_sod(HASHES, signer_certificate=pki.ds_certificate, signer_key=pki.ds_key, signing_time=when)
+        == data
+    )
+    assert "dg1" not in repr(sod)
+
+
+def test_round_trip_rsa_pss_sha384() -> None:
+    pki = make_pki(0, "rsa-pss-2048")
+    dg = {n: hash_data_group(bytes([n]), "sha384") for n in (1, 2, 11, 15)}
+    sod = parse_sod(
+        encode_sod(
+            dg,
+            signer_certificate=pki.ds_certificate,
+            signer_key=pki.ds_key,
+            hash_algorithm="sha384",
+            rsa_pss=True,
+        )
+    )
+    assert sod.dg_hashes == dg and sod.hash_algorithm == "sha384"
+    assert sod.signature_algorithm == "1.2.840.113549.1.1.10"
+    assert sod.signature_algorithm_parameters is not None
+
+
+def test_without_certificate() -> None:
+    pki = make_pki(0, "ecdsa-p256")
+    sod = parse_sod(
+        encode_sod(
+            HASHES, signer_certificate=pki.ds_certificate, signer_key=pki.ds_key, include_certificate=False
+        )
+    )
+    assert sod.signer_certificate is None and sod.certificates == ()
+
+
+def test_encode_refuses_bad_arguments() -> None:
+    pki = make_pki(0, "ecdsa-p256")
+    with pytest.raises(UsageError):
+        encode_sod({17: b"x"}, signer_certificate=pki.ds_certificate, signer_key=pki.ds_key)
+    with pytest.raises(UsageError):
+        encode_sod(HASHES, signer_certificate=pki.ds_certificate, signer_key=pki.ds_key, hash_algorithm="md5")
+    with pytest.raises(UsageError):
+        hash_data_group(b"", "md5")
+
+
+def _content_info(data: bytes) -> cms.ContentInfo:
+    return cms.ContentInfo.load(tlv.decode_single(data, 0x77).value)
+
+
+def test_parse_refuses_wrong_structures() -> None:
+    pki = make_pki(0, "ecdsa-p256")
+    good = encode_sod(HASHES, signer_certificate=pki.ds_certificate, signer_key=pki.ds_key)
+    info = _content_info(good)
+    cases = []
+    # wrong eContentType
+    other = _content_info(good)
+    other["content"]["encap_content_info"]["content_type"] = "data"
+    cases.append(other)
+    # two signer infos
+    two = _content_info(good)
+    si = two["content"]["signer_infos"][0]
+    two["content"]["signer_infos"] = [si, si]
+    cases.append(two)
+    # no signed attributes
+    bare = _content_info(good)
+    bare["content"]["signer_infos"][0]["signed_attrs"] = None
+    cases.append(bare)
+    for case in cases:
+        with pytest.raises(ParseError, match=r"EF\.SOD"):
+            parse_sod(tlv.encode(0x77, case.dump(force=True)))
+    assert parse_sod(tlv.encode(0x77, info.dump())).dg_hashes == HASHES
+    for junk in (
+        b"",
+        b"\x77\x00",
+        tlv.encode(0x77, b"\x30\x03\x02\x01\x00"),
+        tlv.encode(0x78, b""),
+        good + b"\x00",
+    ):
+        with pytest.raises(ParseError):
+            parse_sod(junk)
