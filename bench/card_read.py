@@ -1,6 +1,9 @@
 """Full eMRTD read: APDU count and wall time per backend and access protocol, next to the protocol minimum.
 
-    .venv/bin/python bench/card_read.py [--runs N]
+    .venv/bin/python bench/card_read.py [--runs N] [--backends sim,nfc-udp,pcsc-vpcd]
+
+The first table is the simulator against the protocol minimum; the second is the same read through each
+transport (bench/card_read_backends.py): in-process, real nfcpy over its udp driver, real pcscd + vpcd.
 
 The card comes from ``netid.card.testkit`` (DG2 portrait ~15 KB). Wall time on the simulator includes
 both sides' cryptography (the chip's PACE/BAC and AA run in the same Python process), so it bounds the
@@ -124,7 +127,20 @@ def run(runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=5)
-    run(parser.parse_args().runs)
+    parser.add_argument(
+        "--backends",
+        default="sim,nfc-udp,pcsc-vpcd",
+        help="transports for the second table (see bench/card_read_backends.py); empty to skip it",
+    )
+    args = parser.parse_args()
+    run(args.runs)
+    chosen = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if chosen:
+        # the same read through the real stacks: what each transport adds over the in-process simulator
+        import card_read_backends  # noqa: PLC0415 - sibling script; imports nfcpy/pyscard only when asked
+
+        print()
+        card_read_backends.run(args.runs, chosen)
 
 
 if __name__ == "__main__":
