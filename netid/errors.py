@@ -117,3 +117,70 @@ class VerificationError(NetIDError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+
+
+#: The stable :attr:`VerificationError.code` values. Callers may match on these; they never change meaning.
+VERIFICATION_CODES: tuple[str, ...] = (
+    # --- SD-JWT (netid.credentials.sdjwt.verify) ---
+    "malformed",  # the presentation or issuer JWT / KB-JWT is not well-formed (split, base64url, JSON)
+    "algorithm",  # a JWS 'alg' is missing or outside the allow-list ('none', HS*, …)
+    "issuer_key",  # no usable issuer key for this token (unknown kid/issuer, wrong key type)
+    "issuer_signature",  # the issuer-signed JWT's signature does not verify
+    "typ",  # the issuer JWT's 'typ' header is not the expected one
+    "sd_alg",  # '_sd_alg' is present and not 'sha-256'
+    "expired",  # 'exp' is in the past (beyond leeway)
+    "not_yet_valid",  # 'nbf' is in the future (beyond leeway)
+    "issued_in_future",  # the issuer JWT's 'iat' is in the future (beyond leeway)
+    "kb_missing",  # key binding is required and no KB-JWT was presented
+    "kb_typ",  # the KB-JWT's 'typ' is not 'kb+jwt'
+    "kb_signature",  # the KB-JWT's signature does not verify under the holder key (or its alg is refused)
+    "holder_key",  # the credential has no usable 'cnf.jwk' (missing, malformed, unsupported)
+    "aud",  # the KB-JWT's 'aud' is not the expected audience
+    "nonce",  # the KB-JWT's 'nonce' is not the expected nonce
+    "kb_iat",  # the KB-JWT's 'iat' is missing, in the future, or older than the allowed age
+    "sd_hash",  # the KB-JWT's 'sd_hash' does not match the presented SD-JWT
+    "disclosure_malformed",  # a disclosure is not valid (base64url, JSON array, reserved name, wrong place)
+    "disclosure_unreferenced",  # a disclosure's digest is not referenced by the payload or another disclosure
+    "disclosure_duplicate",  # the same disclosure (digest) was presented more than once
+    "digest_duplicate",  # a digest appears more than once in the payload and disclosures
+    "array_element",  # '...' placeholder misuse, or an object/array disclosure in the other's place
+    "claim_conflict",  # a disclosed claim name already exists in the object it is inserted into
+    # --- netcert / OpenID4VP / DCQL (netid.verifier) ---
+    "vct",  # the credential type ('vct') is not the expected one
+    "nonce_reused",  # the nonce (or presentation) was already used: replay
+    "status_revoked",  # the token status list marks the credential invalid or suspended
+    "status_unavailable",  # the status list could not be obtained or verified
+    "rp_scope",  # the request asks for more than the relying party's certificate allows
+    "request",  # the presentation request itself is invalid
+    "value_mismatch",  # a disclosed value does not satisfy the DCQL query's 'values'
+    "disclosure_unrequested",  # a claim was disclosed that the request did not ask for
+    "subject",  # a pairwise subject was asked and the credential has none for this RP's sector
+    "assurance",  # the holder authentication mode (KB-JWT 'amr') is weaker than the request's min_mode
+    # --- request checks (netid.verifier.request.open_request; the wallet refuses with these codes) ---
+    "rp_certificate",  # the RP access certificate is missing, malformed, expired or not issuer-signed
+    "request_signature",  # the request object is not signed by the key in the RP certificate
+    "client_id",  # the request's client_id is not the one the RP certificate authenticates
+    "response_uri",  # the response_uri is not one of the RP certificate's registered URIs
+    "purpose",  # the stated purpose is not one of the RP certificate's registered purposes
+)
+
+
+# --- wallet ------------------------------------------------------------------------------------------
+
+
+class WalletError(NetIDError):
+    """The holder's wallet could not complete an operation."""
+
+
+class WalletRefusal(WalletError):  # noqa: N818 - a deliberate refusal, not a fault: named for what it is
+    """The wallet refused a presentation request (DESIGN §5: refuse, never warn).
+
+    ``code`` is stable: a request-check code from :data:`VERIFICATION_CODES` (``"rp_certificate"``,
+    ``"request_signature"``, ``"rp_scope"``, ``"response_uri"``, …) or one of the wallet's own:
+    ``"consent_denied"`` (the user said no), ``"no_credential"`` (no unused credential can answer),
+    ``"mode_unavailable"`` (the requested authentication mode cannot be met).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
