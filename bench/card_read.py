@@ -119,9 +119,7 @@ def run(runs: int) -> None:
         "minimum = access control (PACE 5 + SELECT app; BAC SELECT app + 2 + 1 refused EF.CardAccess read)"
         " + sum over files of ceil(size/chunk) + 1 AA; chunk = 223 short, whole file extended."
     )
-    print(
-        "ours = minimum + 1 on chips without extended length (the refused extended-length probe)."
-    )
+    print("ours = minimum + 1 on chips without extended length (the refused extended-length probe).")
 
 
 def main() -> None:

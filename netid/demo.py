@@ -1,0 +1,268 @@
+"""``make demo``: the whole NetID journey in one process, on embedded defaults.
+
+1. A person reads their (simulated) ID card: PACE, secure messaging, passive and active authentication.
+2. The issuer — here in process, with a DEMO key generated for this run only — mints the person's network
+   number and a batch of single-use network certificates bound to keys on the person's device.
+3. An app (the relying party "Example Shop") registers and asks yes/no questions: over 18? is the name
+   the customer typed their real name? The wallet checks the request, asks consent, discloses the minimum.
+4. The app verifies the answer itself and learns booleans and a pairwise subject — never the ID number.
+
+Everything that crossed the wire is written to ``demo-out/`` for inspection, and the demo checks that none
+of it holds the personal number, its birth date or the full name the app did not already know.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+
+from netid.card.cli import read_with_progress, render_verification
+from netid.card.icao.inspection import VerifiedDocument, verify_document
+from netid.card.simulator import SimulatedCard, SimulatorReader
+from netid.card.testkit import make_card
+from netid.credentials.jose import generate_signing_key, public_jwk
+from netid.credentials.netcert import IdentityAttributes, mint_netcert_batch
+from netid.credentials.netno import format_netno, generate_netno
+from netid.credentials.status_list import StatusList, status_list_token
+from netid.errors import NetIDError
+from netid.privacy import find_values, personal_value_forms
+from netid.verifier import (
+    Answers,
+    CachedStatusLists,
+    InMemoryReplayCache,
+    IssuerTrust,
+    PresentationRequest,
+    Query,
+    Verifier,
+    build_request,
+    issue_rp_certificate,
+)
+from netid.wallet import SoftwareKeyStore, Wallet
+from netid.wallet.consent import ConsentPrompt
+
+ISSUER = "https://issuer.netid.example"
+STATUS_URI = f"{ISSUER}/status/1"
+SHOP = "shop.example"
+SHOP_RESPONSE_URI = f"https://{SHOP}/netid/response"
+BATCH = 4
+
+
+@dataclasses.dataclass
+class DemoIssuer:
+    """The issuer's role, in process. Its signing key is generated per run and marked DEMO in its kid."""
+
+    now: int
+    key: Any = dataclasses.field(default_factory=lambda: generate_signing_key("EdDSA"))
+    kid: str = "demo-issuer-key-DO-NOT-TRUST"
+    pairwise_key: bytes = dataclasses.field(default_factory=lambda: os.urandom(32))
+    status: StatusList = dataclasses.field(default_factory=lambda: StatusList(2, [0] * 1024))
+    next_index: int = 0
+
+    @property
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [public_jwk(self.key) | {"kid": self.kid, "use": "sig", "alg": "EdDSA"}]}
+
+    def status_token(self, uri: str) -> str:
+        return status_list_token(
+            self.status, self.key, sub=uri, iat=self.now, exp=self.now + 3600, kid=self.kid
+        )
+
+    def mint(self, verified: VerifiedDocument, holder_jwks: list[dict[str, Any]], **kind: Any) -> list[str]:
+        doc = verified.document
+        if doc.personal_number is None:
+            raise NetIDError("the card carries no personal number (DG11)")
+        attrs = IdentityAttributes(
+            full_name=doc.full_name,
+            personal_number=doc.personal_number,
+            date_of_birth=doc.date_of_birth,
+            document_expiry=doc.date_of_expiry,
+            chip_auth=verified.chip_auth,
+        )
+        indices = list(range(self.next_index, self.next_index + len(holder_jwks)))
+        self.next_index += len(holder_jwks)
+        return mint_netcert_batch(
+            attrs,
+            issuer=ISSUER,
+            issuer_key=self.key,
+            kid=self.kid,
+            holder_jwks=holder_jwks,
+            count=len(holder_jwks),
+            status_uri=STATUS_URI,
+            status_indices=indices,
+            now=self.now,
+            pairwise_key=self.pairwise_key,
+            rng=secrets.token_bytes,
+            **kind,
+        )
+
+
+def _personal_values(verified: VerifiedDocument) -> dict[str, str]:
+    """What must never reach the RP, in the forms it could appear in."""
+    doc = verified.document
+    return personal_value_forms(
+        personal_number=doc.personal_number, date_of_birth=doc.date_of_birth, full_name=doc.full_name
+    )
+
+
+def _ask(
+    console: Console,
+    wallet: Wallet,
+    verifier: Verifier,
+    request: PresentationRequest,
+    *,
+    now: int,
+    transcript: list[str],
+) -> Answers:
+    uri = request.to_uri()
+    transcript.append(uri)
+
+    def consent(prompt: ConsentPrompt) -> bool:
+        console.print(
+            Panel(prompt.text("zh") + "\n\n" + prompt.text("en"), title="wallet asks", expand=False)
+        )
+        return True
+
+    response = wallet.present(uri, now=now, consent=consent, amr="pin")
+    form = response.form()
+    transcript.append(json.dumps(form, ensure_ascii=False))
+    answers = verifier.verify(form["vp_token"], request)
+    transcript.append(repr(answers))
+    for name, value in answers.predicates.items():
+        mark = "[bold green]yes[/]" if value else "[bold red]no[/]"
+        console.print(f"  {name:<22} {mark}")
+    if answers.subject:
+        console.print(f"  {'pairwise subject':<22} {answers.subject}")
+    console.print(
+        f"  {'assurance':<22} {answers.assurance.level} (chip {answers.assurance.chip_auth}, "
+        f"mode {answers.assurance.mode})"
+    )
+    return answers
+
+
+def run_demo(console: Console, *, out_dir: str = "demo-out", seed: int = 7) -> dict[str, Any]:
+    """Run the journey; return a summary (used by the tests). Raises NetIDError if any step fails."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    now = int(time.time())
+
+    console.rule("1. Read the ID card (simulated chip, test card)")
+    card = make_card(seed)
+    reader = SimulatorReader(SimulatedCard(card.image))
+    readout = read_with_progress(console, reader, card.access_key, aa_challenge=os.urandom(8))
+    verified_box: list[VerifiedDocument] = []
+
+    def verify() -> VerifiedDocument:
+        verified_box.append(verify_document(readout, card.trust_store))
+        return verified_box[0]
+
+    if not render_verification(console, readout, verify):
+        raise NetIDError("the card did not verify")
+    verified = verified_box[0]
+
+    console.rule("2. Issuer: network number and a batch of network certificates")
+    issuer = DemoIssuer(now=now)
+    netno = generate_netno()
+    wallet = Wallet(SoftwareKeyStore(), issuer.jwks)
+    wallet.add_credentials(
+        issuer.mint(verified, wallet.new_holder_keys(BATCH), kind="anonymous", sector=None, netno=None)
+    )
+    wallet.add_credentials(
+        issuer.mint(verified, wallet.new_holder_keys(2), kind="rp", sector=SHOP, netno=netno)
+    )
+    console.print(
+        f"  network number         {format_netno(netno)} (random; the issuer maps it to a keyed hash)"
+    )
+    console.print(
+        f"  netcerts               {BATCH} anonymous + 2 scoped to {SHOP}, single use, device-bound"
+    )
+    console.print(f"  issuer key             {issuer.kid} (generated for this run)")
+
+    console.rule(f"3. {SHOP} asks yes/no questions")
+    rp_key = generate_signing_key("ES256")
+    rp_certificate = issue_rp_certificate(
+        issuer=ISSUER,
+        issuer_key=issuer.key,
+        kid=issuer.kid,
+        rp_id=SHOP,
+        name="Example Shop 示例商店",
+        sector=SHOP,
+        allowed_predicates=["age_over", "name_equals", "subject"],
+        purposes=["age check", "account sign-in"],
+        response_uris=[SHOP_RESPONSE_URI],
+        request_jwk=public_jwk(rp_key),
+        now=now,
+    )
+    trust = IssuerTrust(issuer.jwks, clock=lambda: now)
+    verifier = Verifier(
+        trust,
+        status=CachedStatusLists(issuer.status_token, trust, clock=lambda: now),
+        replay_cache=InMemoryReplayCache(lambda: now),
+        clock=lambda: now,
+    )
+    transcript: list[str] = [rp_certificate]
+    typed_name = verified.document.full_name  # what the customer typed into the shop's form
+    questions = [
+        (
+            "over 18, and is the typed name real?",
+            Query(purpose="age check", age_over=18, name_equals=typed_name),
+        ),
+        ("a wrong name", Query(purpose="age check", name_equals=typed_name + "某")),
+        ("sign in (pairwise subject)", Query(purpose="account sign-in", want_subject=True, age_over=18)),
+    ]
+    results: list[Answers] = []
+    requests: list[PresentationRequest] = []
+    for title, query in questions:
+        console.print(f"\n[bold]{SHOP} asks:[/] {title}")
+        request = build_request(
+            query, rp_key=rp_key, rp_certificate=rp_certificate, response_uri=SHOP_RESPONSE_URI, now=now
+        )
+        requests.append(request)
+        results.append(_ask(console, wallet, verifier, request, now=now, transcript=transcript))
+
+    console.rule("4. What the app received")
+    status_token = issuer.status_token(STATUS_URI)
+    transcript.append(status_token)
+    # the typed name is the one value the shop supplied itself; everything else must be absent
+    personal = {k: v for k, v in _personal_values(verified).items() if v != typed_name}
+    leaks = find_values(transcript, personal)
+    if leaks:
+        raise NetIDError(f"privacy check failed: {', '.join(leaks)} reached the app")
+    console.print(
+        f"  decoded and scanned every request, presentation, status list and answer the app saw for "
+        f"{len(personal)} forms of the personal number and birth date: [bold green]none found[/]"
+    )
+    console.print("  (the name appears only as the value the shop itself typed and asked to compare)")
+
+    files = {
+        "rp-certificate.jwt": rp_certificate,
+        "request.jwt": requests[0].request_object,
+        "request-uri.txt": requests[0].to_uri(),
+        "presentation.json": transcript[2],
+        "issuer-jwks.json": json.dumps(issuer.jwks, indent=2),
+        "status-list.jwt": status_token,
+        "answers.json": json.dumps(
+            [
+                {
+                    "predicates": dict(a.predicates),
+                    "subject": a.subject,
+                    "assurance": dataclasses.asdict(a.assurance),
+                    "kind": a.credential_kind,
+                }
+                for a in results
+            ],
+            indent=2,
+            ensure_ascii=False,
+        ),
+    }
+    for name, content in files.items():
+        (out / name).write_text(content + "\n", encoding="utf-8")
+    console.print(f"  wrote {', '.join(files)} to {out}/")
+    return {"answers": results, "out": out, "leaks": leaks, "netno": netno}

@@ -1,0 +1,220 @@
+"""The relying party's verifier: one presentation in, yes/no :class:`Answers` out (or a precise error).
+
+:meth:`Verifier.verify` checks everything itself and never trusts the wallet's filtering. The order is
+fixed (``specs/protocol.md`` §6 is normative); the first failing step raises
+:class:`~netid.errors.VerificationError` with the code in brackets:
+
+1.  The request is within the RP's certificate: every predicate allowed (``rp_scope``), and the response
+    arrives before ``request.exp + max_presentation_age`` (``request``).
+2.  ``vp_token`` is a JSON object (or its text) with exactly one key, the credential query id, mapping to
+    an array of exactly one presentation string (``malformed``).
+3.  The SD-JWT itself (:func:`~netid.credentials.sdjwt.verify.verify_sd_jwt`): split, ``alg`` allow-list
+    (``algorithm``), issuer key by ``kid`` from the trusted JWKS (``issuer_key``), issuer signature
+    (``issuer_signature``), ``typ`` = ``dc+sd-jwt`` (``typ``), ``_sd_alg`` (``sd_alg``), each disclosure
+    well-formed and referenced exactly once (``disclosure_*``, ``digest_duplicate``, ``array_element``,
+    ``claim_conflict``), ``exp``/``nbf``/``iat`` with bounded skew (``expired``, ``not_yet_valid``,
+    ``issued_in_future``), holder binding via ``cnf.jwk`` (``kb_missing``, ``kb_typ``, ``holder_key``,
+    ``kb_signature``), ``aud`` = ``client_id`` (``aud``), ``nonce`` = the request's (``nonce``), KB-JWT
+    age (``kb_iat``) and ``sd_hash`` (``sd_hash``).
+4.  ``vct`` is ``urn:netid:netcert:1`` (``vct``).
+5.  Status list entry is valid (``status_revoked`` / ``status_unavailable``).
+6.  No disclosure of a claim the request did not ask for (``disclosure_unrequested``): a wallet that
+    over-shares is rejected rather than silently tolerated, and nothing unrequested reaches Answers.
+7.  If a subject was asked: the credential is RP-scoped *for this RP's sector* (``subject``).
+8.  Holder authentication mode at least ``min_mode`` (``assurance``).
+9.  Single use: the nonce is consumed in the replay cache (``nonce_reused``). Last, so only a presentation
+    that passed every other check can use up a request.
+
+Then the answers: each value predicate is ``True`` only if its claim was disclosed with exactly one of the
+requested values (strict JSON types; strings compared in constant time); anything else — withheld,
+different value, wrong type — is ``False``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from netid.credentials.jose import ALLOWED_ALGORITHMS, json_loads
+from netid.credentials.netcert import NETCERT_TYP, NETCERT_VCT
+from netid.credentials.sdjwt.verify import verify_sd_jwt
+from netid.credentials.status_list import VALID
+from netid.errors import VerificationError
+from netid.verifier.answers import Answers, Assurance, assurance_level, mode_from_amr, mode_rank
+from netid.verifier.dcql import CREDENTIAL_QUERY_ID, Predicate
+from netid.verifier.replay import ReplayCache
+from netid.verifier.request import PresentationRequest
+from netid.verifier.status import StatusListSource
+from netid.verifier.trust import IssuerTrust
+
+__all__ = ["Verifier"]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Strict JSON equality: ``True`` never equals ``1``; strings compare in constant time."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, str):
+        return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+    return bool(a == b)
+
+
+def _proven(pred: Predicate, payload: Mapping[str, Any]) -> bool:
+    if pred.values is None or pred.claim not in payload:
+        return False
+    got = payload[pred.claim]
+    # Evaluate every candidate (no early exit) so timing does not reveal which value matched.
+    hits = [_same(got, want) for want in pred.values]
+    return any(hits)
+
+
+class Verifier:
+    """Verifies OpenID4VP ``vp_token`` responses to requests this RP built.
+
+    ``trust`` holds the issuer keys; ``status`` the status-list source (``None`` skips the status check —
+    only for offline tests and in-person modes that accept the risk); ``replay_cache`` enforces single
+    use; ``clock`` returns Unix seconds. ``leeway`` bounds clock skew; a KB-JWT older than
+    ``max_presentation_age`` seconds is refused.
+    """
+
+    def __init__(
+        self,
+        trust: IssuerTrust,
+        *,
+        status: StatusListSource | None,
+        replay_cache: ReplayCache,
+        clock: Callable[[], int] = lambda: int(time.time()),
+        leeway: int = 60,
+        max_presentation_age: int = 300,
+    ) -> None:
+        self._trust = trust
+        self._status = status
+        self._replay = replay_cache
+        self._clock = clock
+        self._leeway = leeway
+        self._max_age = max_presentation_age
+
+    def verify(self, vp_token: Mapping[str, Any] | str, request: PresentationRequest) -> Answers:
+        """Verify ``vp_token`` (the ``vp_token`` response parameter) against ``request``.
+
+        Returns :class:`Answers`; raises :class:`VerificationError` (see the module docstring for the
+        order and codes).
+        """
+        now = self._clock()
+        cert = request.certificate
+        # 1. the request itself
+        if not request.in_scope:
+            raise VerificationError("rp_scope", "the request asks more than the RP certificate allows")
+        if now > request.exp + self._max_age:
+            raise VerificationError("request", "the request has expired")
+
+        # 2. response shape
+        presentation = _single_presentation(vp_token)
+
+        # 3. SD-JWT and key binding
+        verified = verify_sd_jwt(
+            presentation,
+            issuer_key=self._trust.key_for,
+            algorithms=ALLOWED_ALGORITHMS,
+            expected_typ=NETCERT_TYP,
+            require_key_binding=True,
+            audience=request.client_id,
+            nonce=request.nonce,
+            now=now,
+            leeway=self._leeway,
+            max_kb_age=self._max_age,
+        )
+        payload = verified.payload
+
+        # 4. credential type
+        if payload.get("vct") != NETCERT_VCT:
+            raise VerificationError("vct", "not a netcert")
+
+        # 5. status
+        if self._status is not None:
+            self._check_status(payload)
+
+        # 6. nothing unrequested
+        asked = request.asked_claims
+        for d in verified.disclosures:
+            if d.name not in asked:  # array-element disclosures (name None) are never asked
+                raise VerificationError(
+                    "disclosure_unrequested", "a claim was disclosed that was not asked for"
+                )
+
+        # 7. subject
+        subject = None
+        if request.wants_subject:
+            sub, sector = payload.get("sub"), payload.get("sector")
+            if not isinstance(sub, str) or not isinstance(sector, str) or sector != cert.sector:
+                raise VerificationError("subject", "no pairwise subject for this RP's sector")
+            subject = sub
+
+        # 8. assurance
+        assurance = _assurance(payload, verified.kb_payload)
+        if request.min_mode is not None and mode_rank(assurance.mode or "") < mode_rank(request.min_mode):
+            raise VerificationError("assurance", "holder authentication is weaker than required")
+
+        answers = {p.name: _proven(p, payload) for p in request.value_predicates}
+        netno = None
+        if request.wants_netno:
+            value = payload.get("netno")
+            netno = value if isinstance(value, str) else None
+
+        # 9. single use, last: only a presentation that passed every check consumes the request
+        if not self._replay.consume(f"{request.client_id}\x00{request.nonce}", request.exp + self._max_age):
+            raise VerificationError("nonce_reused", "this request was already answered")
+
+        return Answers(
+            predicates=answers,
+            subject=subject,
+            assurance=assurance,
+            credential_kind="rp" if "sub" in payload else "anonymous",
+            netno=netno,
+        )
+
+    def _check_status(self, payload: Mapping[str, Any]) -> None:
+        assert self._status is not None
+        status = payload.get("status")
+        ref = status.get("status_list") if isinstance(status, dict) else None
+        uri = ref.get("uri") if isinstance(ref, dict) else None
+        idx = ref.get("idx") if isinstance(ref, dict) else None
+        if not isinstance(uri, str) or not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
+            raise VerificationError("status_unavailable", "credential has no usable status reference")
+        if self._status.status(uri, idx) != VALID:
+            raise VerificationError("status_revoked", "credential is revoked or suspended")
+
+
+def _single_presentation(vp_token: Mapping[str, Any] | str) -> str:
+    if type(vp_token) is dict and len(vp_token) == 1:  # the common case, without ABC isinstance checks
+        items = vp_token.get(CREDENTIAL_QUERY_ID)
+        if type(items) is list and len(items) == 1 and type(items[0]) is str:
+            return items[0]
+    if isinstance(vp_token, str):
+        try:
+            vp_token = json_loads(vp_token)
+        except (ValueError, RecursionError) as exc:
+            raise VerificationError("malformed", "vp_token is not JSON") from exc
+    if not isinstance(vp_token, Mapping) or set(vp_token) != {CREDENTIAL_QUERY_ID}:
+        raise VerificationError("malformed", "vp_token must map the netcert query id to presentations")
+    items = vp_token[CREDENTIAL_QUERY_ID]
+    if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], str):
+        raise VerificationError("malformed", "exactly one presentation string is expected")
+    return items[0]
+
+
+_ASSURANCE_CACHE: dict[tuple[str, str | None], Assurance] = {}
+
+
+def _assurance(payload: Mapping[str, Any], kb_payload: Mapping[str, Any] | None) -> Assurance:
+    claim = payload.get("assurance")
+    chip = claim.get("chip_auth") if isinstance(claim, dict) else None
+    chip_auth = chip if chip in ("aa", "ca", "pa-only") else "unknown"
+    mode = mode_from_amr((kb_payload or {}).get("amr"))
+    key = (chip_auth, mode)
+    cached = _ASSURANCE_CACHE.get(key)  # at most 4 x 5 distinct (immutable) values
+    if cached is None:
+        cached = _ASSURANCE_CACHE[key] = Assurance(chip_auth, mode, assurance_level(chip_auth, mode))
+    return cached

@@ -1,0 +1,198 @@
+"""DESIGN §7 as tests: what an RP receives, and what two RPs could link."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+
+from netid.credentials.jose import decode_jws_unverified, public_jwk
+from netid.credentials.sdjwt.codec import Disclosure, split_sd_jwt
+from netid.errors import VerificationError
+from netid.privacy import expand
+from netid.verifier import PresentationRequest, Query, build_request, issue_rp_certificate
+from tests.verifier.kit import ISSUER, PERSON, World, fixed_key, make_world
+
+DOB = PERSON.date_of_birth
+FORBIDDEN_ALWAYS = [
+    PERSON.personal_number,
+    PERSON.personal_number[:17],  # the digits without the check character
+    PERSON.personal_number[6:14],  # the birth date as embedded in the number
+    DOB.isoformat(),
+    DOB.strftime("%Y%m%d"),
+    DOB.strftime("%Y/%m/%d"),
+    DOB.strftime("%d.%m.%Y"),
+    DOB.strftime("%d/%m/%Y"),
+    f"{DOB.year}年{DOB.month}月{DOB.day}日",
+    DOB.strftime("%Y年%m月%d日"),
+    str(int(dt.datetime(DOB.year, DOB.month, DOB.day, tzinfo=dt.UTC).timestamp())),
+]
+
+
+def transcript(req: PresentationRequest, vp_token: Any, answers: Any) -> str:
+    """Every byte the RP sends or receives, decoded as far as possible, plus its result objects."""
+    parts = [
+        req.to_uri(),
+        req.to_uri("https://shop.example/r/1"),
+        req.request_object,
+        json.dumps(vp_token, ensure_ascii=False),
+        repr(answers),
+        str(answers),
+        repr(req),
+    ]
+    return expand(parts)
+
+
+def run(w: World, query: Query) -> tuple[str, Any]:
+    req = w.request(query)
+    vp = w.present(req)
+    answers = w.verifier.verify(vp, req)
+    return transcript(req, vp, answers), answers
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        Query(purpose="age check", age_over=18),
+        Query(purpose="age check", age_over=18, doc_valid=True, region_in=["440305"]),
+        Query(purpose="sign in", name_equals="李四", age_over=16),  # wrong name: withheld
+        Query(purpose="sign in", id_number_equals="110105194912310021"),  # wrong number: withheld
+        Query(purpose="sign in", want_subject=True),
+    ],
+)
+def test_rp_never_receives_personal_data_it_did_not_supply(query: Query) -> None:
+    w = make_world()
+    w.mint(1, kind="rp" if query.want_subject else "anonymous")
+    text, _ = run(w, query)
+    assert PERSON.full_name not in text
+    for secret in FORBIDDEN_ALWAYS:
+        assert secret not in text, secret
+    if query.id_number_equals is None:
+        assert '"id_number"' not in text
+
+
+def test_rp_supplied_value_is_the_only_exception() -> None:
+    w = make_world()
+    w.mint(2)
+    text, answers = run(w, Query(purpose="sign in", name_equals=PERSON.full_name))
+    assert answers["name_equals"] is True
+    assert PERSON.full_name in text  # the RP sent it itself and asked to compare
+    for secret in FORBIDDEN_ALWAYS:
+        assert secret not in text
+    text, answers = run(w, Query(purpose="sign in", id_number_equals=PERSON.personal_number))
+    assert answers["id_number_equals"] is True
+    assert PERSON.full_name not in text and DOB.isoformat() not in text
+
+
+def test_answers_carry_no_values() -> None:
+    w = make_world()
+    w.mint(1, kind="rp", include_netno=True)
+    _, answers = run(w, Query(purpose="sign in", name_equals=PERSON.full_name, region_in=["44"],
+                              want_subject=True, want_netno=True))  # fmt: skip
+    flat = repr(answers) + str(answers.__dict__ if hasattr(answers, "__dict__") else "")
+    for v in (PERSON.full_name, "44", "4403", PERSON.personal_number):
+        assert v not in repr(dict(answers.predicates))
+    assert PERSON.full_name not in flat and "ABCDEFGHJR" not in repr(answers)
+    assert set(answers.predicates.values()) <= {True, False}
+
+
+def test_errors_never_echo_values() -> None:
+    w = make_world()
+    w.mint(1)
+    req = w.request(Query(purpose="age check", age_over=18))
+    vp = w.present(req)
+    w.verifier.verify(vp, req)
+    with pytest.raises(VerificationError) as exc:
+        w.verifier.verify(vp, req)
+    assert PERSON.full_name not in str(exc.value) and req.nonce not in str(exc.value)
+
+
+def _second_rp(w: World, rp_id: str) -> tuple[Any, str]:
+    key = fixed_key("ES256", f"rp-{rp_id}")
+    cert = issue_rp_certificate(
+        issuer=ISSUER, issuer_key=w.issuer_key, kid=w.kid, rp_id=rp_id, name=rp_id, sector=rp_id,
+        allowed_predicates=("age_over", "subject"), purposes=("age check",),
+        response_uris=(f"https://{rp_id}/cb",), request_jwk=public_jwk(key), now=w.clock() - 10,
+    )  # fmt: skip
+    return key, cert
+
+
+def _leaves(value: Any, out: set[str]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _leaves(v, out)
+            out.add(f"key:{k}")
+    elif isinstance(value, list):
+        for v in value:
+            _leaves(v, out)
+    else:
+        out.add(json.dumps(value, ensure_ascii=False))
+
+
+def _observables(presentation: str) -> tuple[set[str], set[str]]:
+    """(every JSON leaf value, every raw segment) an RP sees in one presentation."""
+    parts = split_sd_jwt(presentation)
+    leaves: set[str] = set()
+    _header, payload, _, sig = decode_jws_unverified(parts.issuer_jwt)
+    _leaves(payload, leaves)
+    for d in map(Disclosure.parse, parts.disclosures):
+        leaves.update({d.salt, d.digest})
+    assert parts.kb_jwt is not None
+    _, kb, _, kb_sig = decode_jws_unverified(parts.kb_jwt)
+    _leaves(kb, leaves)
+    # headers ({"alg","typ","kid"}) are the same for every holder; everything else must differ
+    segments = (
+        set(parts.issuer_jwt.split(".")[1:]) | set(parts.disclosures) | set(parts.kb_jwt.split(".")[1:])
+    )
+    leaves.update({sig.hex(), kb_sig.hex()})
+    return leaves, segments
+
+
+@pytest.mark.parametrize("kind", ["anonymous", "rp"])
+def test_two_rps_cannot_link_one_batch(kind: str) -> None:
+    w = make_world()
+    if kind == "rp":
+        w.mint(1, kind="rp", sector="a.example")
+        w.mint(1, kind="rp", sector="b.example", first_index=500)
+    else:
+        w.mint(2)
+    query = Query(purpose="age check", age_over=18, want_subject=kind == "rp")
+    seen = []
+    for rp_id in ("a.example", "b.example"):
+        key, cert = _second_rp(w, rp_id)
+        req = build_request(query, rp_key=key, rp_certificate=cert, response_uri=f"https://{rp_id}/cb",
+                            now=w.clock(), rng=w.rng)  # fmt: skip
+        vp = w.present(req)
+        answers = w.verifier.verify(vp, req)
+        seen.append((_observables(vp["netcert"][0]), answers))
+        w.clock_now[0] += 7  # the two RPs are visited at different times (they know when anyway)
+    (leaves_a, segs_a), ans_a = seen[0]
+    (leaves_b, segs_b), ans_b = seen[1]
+    assert not segs_a & segs_b  # no shared signature, payload, disclosure or KB segment
+    shared = leaves_a & leaves_b
+    # what is shared is common to every holder minted that day: issuer, type, coarse times, claim names,
+    # the status list URI, assurance class, and the disclosed answer itself
+    allowed = {
+        json.dumps(ISSUER), json.dumps("urn:netid:netcert:1"), json.dumps("sha-256"), json.dumps(True),
+        json.dumps("https://issuer.netid.test/status/1"), json.dumps("aa"), json.dumps("nfc_chip"),
+        json.dumps("face_match"), json.dumps("EC"), json.dumps("P-256"), json.dumps("swk"), json.dumps("pin"),
+    }  # fmt: skip
+    coarse = {x for x in shared if x.isdigit() and int(x) % 86_400 == 0}
+    assert {x for x in shared if not x.startswith("key:")} - allowed - coarse == set()
+    if kind == "rp":
+        assert ans_a.subject and ans_b.subject and ans_a.subject != ans_b.subject
+    else:
+        assert ans_a.subject is None and ans_b.subject is None
+
+
+def test_coarse_times_only() -> None:
+    w = make_world()
+    w.mint(1)
+    req = w.request(Query(purpose="age check", age_over=18))
+    vp = w.present(req)
+    _, payload, _, _ = decode_jws_unverified(vp["netcert"][0].split("~")[0])
+    assert payload["iat"] % 86_400 == 0 and payload["exp"] % 86_400 == 0
+    # and they do not depend on the birth date: see tests/credentials/test_netcert.py
+    # (test_times_are_coarse_and_independent_of_birth_date, test_age_true_only_if_true_for_whole_window)

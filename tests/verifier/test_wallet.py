@@ -1,0 +1,215 @@
+"""The wallet refuses (never warns): unsigned/unregistered requests, scope, response URI, consent."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+import pytest
+
+from netid.errors import WalletRefusal
+from netid.verifier import Query
+from netid.wallet import ConsentPrompt, SoftwareKeyStore, Wallet, build_consent_prompt
+from netid.wallet.consent import ConsentItem
+from tests.verifier.kit import NOW, PERSON, World, fixed_key, make_world, resign
+
+AGE = Query(purpose="age check", age_over=18)
+
+
+@pytest.fixture
+def w() -> World:
+    world = make_world()
+    world.mint(2)
+    return world
+
+
+def refused(w: World, request: str, code: str, **kw: Any) -> None:
+    args: dict[str, Any] = {"now": w.clock(), "consent": lambda p: True, "amr": "pin"} | kw
+    before = len(w.wallet.unused())
+    with pytest.raises(WalletRefusal) as exc:
+        w.wallet.present(request, **args)
+    assert exc.value.code == code
+    assert len(w.wallet.unused()) == before  # a refusal never uses up a credential
+
+
+def test_unsigned_request(w: World) -> None:
+    req = w.request(AGE)
+    plain = "openid4vp://?" + urllib.parse.urlencode(
+        {"client_id": req.client_id, "response_type": "vp_token", "nonce": req.nonce, "response_uri": "x"}
+    )
+    refused(w, plain, "request")
+    refused(w, "https://shop.example/hello", "request")
+
+
+def test_alg_none_request(w: World) -> None:
+    req = w.request(AGE)
+    h, p, _ = req.request_object.split(".")
+    import base64
+    import json
+
+    header = json.loads(base64.urlsafe_b64decode(h + "=="))
+    header["alg"] = "none"
+    h2 = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    refused(w, f"{h2}.{p}.", "algorithm")
+
+
+def test_request_signed_by_another_key(w: World) -> None:
+    req = w.request(AGE)
+    refused(w, resign(w, req, lambda c: None, key=fixed_key("ES256", "mitm")), "request_signature")
+
+
+def test_unregistered_rp(w: World) -> None:
+    stranger = make_world("ES256")  # an RP certified by an issuer the wallet does not trust
+    req = stranger.request(AGE)
+    refused(w, req.to_uri(), "rp_certificate")
+
+
+def test_missing_certificate(w: World) -> None:
+    req = w.request(AGE)
+    refused(w, resign(w, req, lambda c: None, header_edit=lambda h: h.pop("jwt")), "rp_certificate")
+
+
+def test_expired_certificate(w: World) -> None:
+    req = w.request(AGE)
+    refused(w, req.to_uri(), "rp_certificate", now=NOW + 400 * 86_400)
+
+
+def test_predicate_outside_certificate() -> None:
+    w = make_world(scopes=("age_over_18",))
+    w.mint(1)
+    req = w.request(AGE)
+    from netid.verifier.dcql import age_predicate, build_dcql
+
+    def widen(c: dict[str, Any]) -> None:
+        c["dcql_query"] = build_dcql([age_predicate(16)])
+
+    refused(w, resign(w, req, widen), "rp_scope")
+
+
+def test_response_uri_not_registered(w: World) -> None:
+    req = w.request(AGE)
+    refused(
+        w, resign(w, req, lambda c: c.update(response_uri="https://evil.example/collect")), "response_uri"
+    )
+
+
+def test_client_id_mismatch(w: World) -> None:
+    req = w.request(AGE)
+    refused(w, resign(w, req, lambda c: c.update(client_id="verifier_attestation:bank")), "client_id")
+    uri = "openid4vp://?" + urllib.parse.urlencode(
+        {"client_id": "x509_san_dns:bank", "request": req.request_object}
+    )
+    refused(w, uri, "client_id")
+
+
+def test_unregistered_purpose(w: World) -> None:
+    req = w.request(AGE)
+    refused(w, resign(w, req, lambda c: c["netid"].update(purpose="marketing")), "purpose")
+
+
+def test_expired_request(w: World) -> None:
+    req = w.request(AGE)
+    refused(w, req.to_uri(), "request", now=w.clock() + 1000)
+
+
+def test_wrong_response_mode(w: World) -> None:
+    req = w.request(AGE)
+    refused(w, resign(w, req, lambda c: c.update(response_mode="fragment")), "request")
+
+
+def test_consent_denied(w: World) -> None:
+    refused(w, w.request(AGE).to_uri(), "consent_denied", consent=lambda p: False)
+
+
+def test_mode_unavailable(w: World) -> None:
+    req = w.request(Query(purpose="age check", age_over=18, min_mode="face"))
+    refused(w, req.to_uri(), "mode_unavailable", amr="pin")
+
+
+def test_single_use_batch(w: World) -> None:
+    for _ in range(2):
+        req = w.request(AGE)
+        w.present(req)
+    assert w.wallet.unused() == []
+    assert len(w.wallet.keystore) == 0  # type: ignore[arg-type]  # keys deleted after use
+    refused(w, w.request(AGE).to_uri(), "no_credential")
+
+
+def test_rp_scoped_credential_never_answers_anonymous_request() -> None:
+    w = make_world()
+    w.mint(1, kind="rp")
+    refused(w, w.request(AGE).to_uri(), "no_credential")
+    w2 = make_world()
+    w2.mint(1)
+    refused(w2, w2.request(Query(purpose="sign in", want_subject=True)).to_uri(), "no_credential")
+    w3 = make_world()
+    w3.mint(1, kind="rp", sector="bank.example")  # RP-scoped, but for another sector
+    refused(w3, w3.request(Query(purpose="sign in", want_subject=True)).to_uri(), "no_credential")
+
+
+def test_netno_needs_a_credential_that_has_it() -> None:
+    w = make_world()
+    w.mint(1, kind="rp")  # minted without include_netno
+    refused(w, w.request(Query(purpose="sign in", want_netno=True)).to_uri(), "no_credential")
+
+
+def test_request_uri_fetch_failure(w: World) -> None:
+    req = w.request(AGE)
+
+    def fetch(uri: str) -> str:
+        raise OSError("offline")
+
+    refused(w, req.to_uri("https://shop.example/r/1"), "request", fetch=fetch)
+    refused(w, req.to_uri("https://shop.example/r/1"), "request")  # no fetch callable
+
+
+def test_consent_prompt_plain_words_without_values(w: World) -> None:
+    q = Query(
+        purpose="sign in", age_over=18, name_equals="张三丰", id_number_equals=PERSON.personal_number,
+        region_in=["44"], want_subject=True, min_mode="face",
+    )  # fmt: skip
+    prompt = build_consent_prompt(w.request(q))
+    seen: list[ConsentPrompt] = []
+    zh, en = prompt.text("zh"), prompt.text("en")
+    assert "Example Shop" in zh and "年满18周岁" in zh and "刷脸" in zh and "是否同意" in zh
+    assert "18 or older" in en and "your face" in en and "will not see your date of birth" in en
+    assert "will not see your ID number" in build_consent_prompt(w.request(AGE)).text("en")
+    for text in (zh, en):
+        assert "张三丰" not in text and PERSON.personal_number not in text
+    assert [i.predicate for i in prompt.items] == [
+        "age_over_18", "name_equals", "id_number_equals", "region_in", "subject",
+    ]  # fmt: skip
+    assert all(isinstance(i, ConsentItem) and i.en and i.zh for i in prompt.items)
+    w2 = make_world()
+    w2.mint(1)
+    req = w2.request(AGE)
+    w2.wallet.present(req.to_uri(), now=w2.clock(), consent=lambda p: seen.append(p) or True, amr="pin")
+    assert seen[0].rp_name == "Example Shop" and seen[0].purpose == "age check"
+
+
+def test_software_keystore_persists(tmp_path: Any) -> None:
+    path = tmp_path / "keys.json"
+    ks = SoftwareKeyStore(path, passphrase=b"TEST passphrase")
+    kid = ks.create_key()
+    again = SoftwareKeyStore(path, passphrase=b"TEST passphrase")
+    assert again.public_jwk(kid) == ks.public_jwk(kid)
+    assert (path.stat().st_mode & 0o777) == 0o600
+    again.delete_key(kid)
+    assert kid not in SoftwareKeyStore(path, passphrase=b"TEST passphrase")
+
+
+def test_wallet_rejects_credentials_for_foreign_keys() -> None:
+    w = make_world()
+    creds = w.mint(1)
+    other = Wallet(SoftwareKeyStore(), w.jwks)
+    from netid.errors import UsageError
+
+    with pytest.raises(UsageError):
+        other.add_credentials(creds)
+
+
+def test_unknown_amr_is_a_usage_error(w: World) -> None:
+    from netid.errors import UsageError
+
+    with pytest.raises(UsageError):
+        w.wallet.present(w.request(AGE).to_uri(), now=w.clock(), consent=lambda p: True, amr="retina")  # type: ignore[arg-type]
