@@ -112,7 +112,8 @@ def main(n: int = 2000) -> None:
     round_ratios = sorted(lt / vt for vt, lt in zip(v_times, l_times, strict=True))
     print(f"ratio (best vs best): {v_rate / l_rate:.2f}")
     print(
-        f"ratio: {round_ratios[len(round_ratios) // 2]:.2f}  (median of {len(round_ratios)} interleaved rounds)"
+        f"ratio: {round_ratios[len(round_ratios) // 2]:.2f}"
+        f"  (median of {len(round_ratios)} interleaved rounds)"
     )
 
 
