@@ -45,7 +45,6 @@ from netid.card.icao.lds.dg15 import encode_dg15
 from netid.card.icao.lds.sod import encode_sod, hash_data_group
 from netid.card.icao.mrz import encode_td1
 from netid.card.icao.passive_auth import CscaTrustStore
-from netid.card.icao.personal_number import mask_personal_number, personal_number_check_char
 from netid.card.icao.security_infos import (
     ECDSA_PLAIN_SHA256,
     ECDSA_PLAIN_SHA384,
@@ -58,6 +57,7 @@ from netid.card.icao.security_infos import (
 )
 from netid.card.simulator.image import AAPrivateKey, ChipImage
 from netid.errors import UsageError
+from netid.personal_number import age_on, mask_personal_number, personal_number_check_char
 
 __all__ = [
     "CSCA_VALIDITY",
@@ -121,10 +121,6 @@ _STREETS = ("建国路", "人民路", "中山路", "解放路", "长安街", "�
 # --- persons ---------------------------------------------------------------------------------------------
 
 
-def _age_on(birth: datetime.date, day: datetime.date) -> int:
-    return day.year - birth.year - (0 if (day.month, day.day) >= (birth.month, birth.day) else 1)
-
-
 @dataclass(frozen=True)
 class Person:
     """A fictitious Chinese citizen. Names in Chinese characters and as their MRZ transliteration."""
@@ -162,7 +158,7 @@ class Person:
 
     def age_on(self, day: datetime.date) -> int:
         """Age in whole years on ``day``."""
-        return _age_on(self.date_of_birth, day)
+        return age_on(self.date_of_birth, day)
 
     def mrz(self) -> str:
         """The TD1 MRZ printed on the card (3 lines joined by newlines)."""
@@ -234,7 +230,7 @@ def make_person(
     number = first17 + personal_number_check_char(first17)
     # issued 1 month to 3 years ago, but never before birth
     issue = max(birth, today - datetime.timedelta(days=rng.randint(30, 3 * 365)))
-    expiry = _add_years(issue, _validity_years(_age_on(birth, issue)))
+    expiry = _add_years(issue, _validity_years(age_on(birth, issue)))
     letter = rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ")
     province, city, county = REGIONS[region]
     return Person(

@@ -31,7 +31,6 @@ Rules this module fixes (each one is a privacy invariant of DESIGN §7):
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -41,6 +40,7 @@ from netid.credentials.netno import is_valid_netno, pairwise_subject
 from netid.credentials.sdjwt.issue import SD, issue_sd_jwt
 from netid.credentials.status_list import status_claim
 from netid.errors import UsageError
+from netid.personal_number import age_on, is_valid_personal_number
 
 __all__ = [
     "NETCERT_TYP",
@@ -49,8 +49,6 @@ __all__ = [
     "IdentityAttributes",
     "NetcertKind",
     "NetcertPolicy",
-    "age_on",
-    "is_valid_personal_number",
     "mint_netcert_batch",
 ]
 
@@ -61,25 +59,7 @@ ChipAuth = Literal["aa", "ca", "pa-only"]
 NetcertKind = Literal["anonymous", "rp"]
 
 _CHIP_AUTH: Final = ("aa", "ca", "pa-only")
-_PN_RE: Final = re.compile(r"[0-9]{17}[0-9X]")
-# ISO 7064 MOD 11-2 as used by GB 11643: weight of position i is 2^(17-i) mod 11.
-_PN_WEIGHTS: Final = tuple(pow(2, 17 - i, 11) for i in range(17))
-_PN_CHECK: Final = "10X98765432"
 _DAY: Final = 86_400
-
-
-def is_valid_personal_number(text: str) -> bool:
-    """True if ``text`` is an 18-character personal number whose MOD 11-2 check character matches."""
-    if not isinstance(text, str) or _PN_RE.fullmatch(text) is None:
-        return False
-    total = sum(int(c) * w for c, w in zip(text[:17], _PN_WEIGHTS, strict=True))
-    return _PN_CHECK[total % 11] == text[17]
-
-
-def age_on(date_of_birth: _dt.date, day: _dt.date) -> int:
-    """Completed years of age on ``day`` (29 February birthdays complete on 1 March in common years)."""
-    before_birthday = (day.month, day.day) < (date_of_birth.month, date_of_birth.day)
-    return day.year - date_of_birth.year - int(before_birthday)
 
 
 @dataclass(frozen=True, slots=True)

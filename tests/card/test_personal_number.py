@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netid.card.icao.personal_number import (
+from netid.errors import ParseError, UsageError
+from netid.personal_number import (
     is_valid_personal_number,
     mask_personal_number,
     personal_number_check_char,
     validate_personal_number,
 )
-from netid.errors import ParseError, UsageError
 from tests.vectors import load_vectors
 
 VECTORS = load_vectors("gb11643-personal-number")

@@ -17,7 +17,6 @@ from netid.card.icao.lds import FID_CARD_ACCESS, FID_COM, FID_DG, FID_SOD
 from netid.card.icao.lds.dg15 import parse_dg15
 from netid.card.icao.mrz import parse_mrz
 from netid.card.icao.passive_auth import verify_passive_authentication
-from netid.card.icao.personal_number import validate_personal_number
 from netid.card.icao.read import CardReadout, read_document
 from netid.card.icao.security_infos import (
     ECDSA_PLAIN_SHA256,
@@ -38,6 +37,7 @@ from netid.card.testkit import (
     tamper_file,
 )
 from netid.errors import ActiveAuthenticationError, UsageError
+from netid.personal_number import validate_personal_number
 
 TODAY = datetime.date(2026, 6, 1)
 

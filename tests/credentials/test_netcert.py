@@ -13,12 +13,11 @@ from netid.credentials.netcert import (
     NETCERT_VCT,
     IdentityAttributes,
     NetcertPolicy,
-    age_on,
-    is_valid_personal_number,
     mint_netcert_batch,
 )
 from netid.credentials.sdjwt.codec import Disclosure, split_sd_jwt
 from netid.errors import UsageError
+from netid.personal_number import age_on, is_valid_personal_number
 from tests.verifier.kit import ISSUER, NOW, PERSON, STATUS_URI, DetRng, fixed_key, personal_number
 
 DAY = 86_400

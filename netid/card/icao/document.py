@@ -6,7 +6,7 @@ any field.
 
 Privacy (DESIGN §7): ``repr`` never shows the personal number, name, birth date, document number or
 portrait — only the document type, issuing state, the masked personal number (its 6-digit region code,
-see :func:`~netid.card.icao.personal_number.mask_personal_number`) and which files were present.
+see :func:`~netid.personal_number.mask_personal_number`) and which files were present.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from netid.card.icao.lds.dg14 import parse_dg14
 from netid.card.icao.lds.dg15 import parse_dg15
 from netid.card.icao.lds.sod import SecurityObject, parse_sod
 from netid.card.icao.mrz import Mrz
-from netid.card.icao.personal_number import mask_personal_number
 from netid.card.icao.security_infos import SecurityInfos
 from netid.errors import ParseError
+from netid.personal_number import mask_personal_number
 
 __all__ = ["EmrtdDocument"]
 

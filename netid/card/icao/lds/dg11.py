@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 
 from netid.card import tlv
-from netid.card.icao.personal_number import mask_personal_number
 from netid.errors import ParseError, UsageError
+from netid.personal_number import mask_personal_number
 
 __all__ = ["TEXT_FIELDS", "Dg11", "encode_dg11", "full_name_field", "parse_dg11"]
 

@@ -117,3 +117,9 @@ def mask_personal_number(s: str) -> str:
     if len(s) != 18:
         return "*" * len(s)
     return s[:6] + "*" * 12
+
+
+def age_on(date_of_birth: datetime.date, day: datetime.date) -> int:
+    """Completed years of age on ``day`` (a 29 February birthday completes on 1 March in common years)."""
+    before_birthday = (day.month, day.day) < (date_of_birth.month, date_of_birth.day)
+    return day.year - date_of_birth.year - int(before_birthday)
