@@ -1,0 +1,125 @@
+"""Every parser of untrusted input on the relying-party and wallet side raises only its documented error.
+
+Random text, random JSON shapes, and one-character mutations of valid tokens are thrown at: the wallet's
+request intake (``open_request``: URI or JWT), RP access certificates, DCQL queries, status lists and
+JWKs. Any other exception (KeyError, TypeError, IndexError, …) is a bug and fails the test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from netid.credentials.jose import load_public_jwk
+from netid.credentials.status_list import StatusList, parse_status_list_token
+from netid.errors import VERIFICATION_CODES, ParseError, VerificationError
+from netid.verifier import Query, open_request, parse_rp_certificate
+from netid.verifier.dcql import build_dcql, parse_dcql
+from tests.verifier.kit import STATUS_URI, World, make_world
+
+WORLD: World = make_world("EdDSA")
+REQUEST = WORLD.request(Query(purpose="age check", age_over=18, name_equals="张三丰"))
+URI = REQUEST.to_uri()
+STATUS_TOKEN = WORLD.fetch_status(STATUS_URI)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@st.composite
+def mutated(draw: st.DrawFn, text: str) -> str:
+    """``text`` with one character replaced, deleted or inserted."""
+    i = draw(st.integers(0, len(text) - 1))
+    op = draw(st.sampled_from(["replace", "delete", "insert"]))
+    ch = draw(st.characters(codec="utf-8"))
+    if op == "replace":
+        return text[:i] + ch + text[i + 1 :]
+    if op == "delete":
+        return text[:i] + text[i + 1 :]
+    return text[:i] + ch + text[i:]
+
+
+def _open(text: str) -> None:
+    try:
+        opened = open_request(text, issuer_jwks=WORLD.jwks, now=WORLD.clock())
+    except VerificationError as exc:
+        assert exc.code in VERIFICATION_CODES
+        return
+    # a mutation that still opens must not have changed what is asked
+    assert opened.nonce == REQUEST.nonce and opened.predicates == REQUEST.predicates
+
+
+def test_valid_request_opens() -> None:
+    assert open_request(URI, issuer_jwks=WORLD.jwks, now=WORLD.clock()).nonce == REQUEST.nonce
+
+
+@given(st.text(max_size=300))
+def test_open_request_random_text(text: str) -> None:
+    _open(text)
+
+
+@given(mutated(URI))
+def test_open_request_mutated_uri(text: str) -> None:
+    _open(text)
+
+
+@given(mutated(REQUEST.request_object))
+def test_open_request_mutated_request_object(text: str) -> None:
+    _open(text)
+
+
+@given(mutated(WORLD.rp_cert))
+def test_rp_certificate_mutations(token: str) -> None:
+    try:
+        cert = parse_rp_certificate(token, WORLD.jwks, WORLD.clock())
+    except VerificationError as exc:
+        assert exc.code in {"rp_certificate", "algorithm"}  # the two documented codes
+        return
+    assert cert.token == token  # only a mutation the signature still covers identically can pass
+
+
+@given(json_values)
+def test_dcql_random_shapes(value: Any) -> None:
+    with pytest.raises(ParseError):
+        parse_dcql(value)
+
+
+@given(
+    st.dictionaries(st.sampled_from(["credentials", "credential_sets", "claims"]), json_values, max_size=3)
+)
+def test_dcql_near_shapes(value: Any) -> None:
+    try:
+        predicates = parse_dcql(value)
+    except ParseError:
+        return
+    assert parse_dcql(build_dcql(list(predicates))) == predicates  # whatever parses means one thing
+
+
+@given(st.text(max_size=200), st.sampled_from([1, 2, 4, 8, 3]))
+def test_status_list_decode_random(lst: str, bits: int) -> None:
+    try:
+        decoded = StatusList.decode(lst, bits)
+    except ParseError:
+        return
+    assert StatusList.decode(decoded.encode_lst(), bits).statuses() == decoded.statuses()
+
+
+@given(mutated(STATUS_TOKEN))
+def test_status_list_token_mutations(token: str) -> None:
+    key = WORLD.trust.key_for({"kid": WORLD.kid, "alg": "EdDSA"})
+    try:
+        parse_status_list_token(token, key, now=WORLD.clock(), expected_sub=STATUS_URI)
+    except VerificationError as exc:
+        assert exc.code == "status_unavailable"
+
+
+@given(st.dictionaries(st.sampled_from(["kty", "crv", "x", "y", "d", "alg"]), json_values, max_size=6))
+def test_jwk_random(jwk: dict[str, Any]) -> None:
+    with pytest.raises(ParseError):
+        load_public_jwk(jwk)
