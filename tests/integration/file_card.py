@@ -103,3 +103,12 @@ class FileCard:
             chunk = content[offset : offset + ne]
             return ResponseAPDU(chunk, 0x62, 0x82) if len(chunk) < ne else ResponseAPDU(chunk, 0x90, 0x00)
         return ResponseAPDU.status(0x6D00)
+
+
+# command builders the stack tests share
+def select(fid: int) -> bytes:
+    return CommandAPDU(0x00, 0xA4, 0x02, 0x0C, fid.to_bytes(2, "big")).to_bytes()
+
+
+def read(offset: int, ne: int) -> bytes:
+    return CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=ne).to_bytes()

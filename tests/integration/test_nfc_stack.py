@@ -15,19 +15,19 @@ import pytest
 
 from netid.card.apdu import CommandAPDU, ResponseAPDU
 from netid.errors import NoCardError, TagLostError
-from tests.integration.file_card import CLA_PROPRIETARY, INS_ECHO, FileCard, free_udp_port, pattern
+from tests.integration.file_card import (
+    CLA_PROPRIETARY,
+    INS_ECHO,
+    FileCard,
+    free_udp_port,
+    pattern,
+    read,
+    select,
+)
 
 pytestmark = pytest.mark.slow
 
 Serve = Callable[..., Any]
-
-
-def select(fid: int) -> bytes:
-    return CommandAPDU(0x00, 0xA4, 0x02, 0x0C, fid.to_bytes(2, "big")).to_bytes()
-
-
-def read(offset: int, ne: int) -> bytes:
-    return CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=ne).to_bytes()
 
 
 class SlowCard(FileCard):

@@ -14,20 +14,12 @@ from netid.card.apdu import CommandAPDU, ResponseAPDU
 from netid.card.readers.pcsc import PcscReader, list_pcsc_readers
 from netid.card.serve.vpcd import contactless_atr
 from netid.errors import NoCardError, NoReaderError, TagLostError
-from tests.integration.file_card import CLA_PROPRIETARY, INS_ECHO, FileCard, pattern
+from tests.integration.file_card import CLA_PROPRIETARY, INS_ECHO, FileCard, pattern, read, select
 from tests.integration.pcsc_env import READER_NAME, wait_reader_empty
 
 pytestmark = pytest.mark.slow
 
 Slot = Callable[..., object]
-
-
-def select(fid: int) -> bytes:
-    return CommandAPDU(0x00, 0xA4, 0x02, 0x0C, fid.to_bytes(2, "big")).to_bytes()
-
-
-def read(offset: int, ne: int) -> bytes:
-    return CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=ne).to_bytes()
 
 
 def test_private_reader_is_listed(pcscd: object) -> None:
