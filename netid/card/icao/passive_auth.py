@@ -337,7 +337,7 @@ def _check_certificate_signature_algorithm(cert: x509.Certificate, what: str) ->
     try:
         h = cert.signature_hash_algorithm
         params = cert.signature_algorithm_parameters
-    except UnsupportedAlgorithm:
+    except (UnsupportedAlgorithm, ValueError):  # ValueError: e.g. an RSASSA-PSS MGF other than MGF1
         raise _fail("algorithm", f"{what} signature algorithm is not supported") from None
     if h is None or h.name not in ALLOWED_HASHES:
         raise _fail("algorithm", f"{what} is signed with a hash that is not allowed")
