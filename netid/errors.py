@@ -162,6 +162,8 @@ VERIFICATION_CODES: tuple[str, ...] = (
     "client_id",  # the request's client_id is not the one the RP certificate authenticates
     "response_uri",  # the response_uri is not one of the RP certificate's registered URIs
     "purpose",  # the stated purpose is not one of the RP certificate's registered purposes
+    # --- in person (netid.verifier.in_person) ---
+    "window",  # the KB-JWT 'iat' is outside the in-person time window around the counter's clock
 )
 
 

@@ -15,6 +15,12 @@ Typical use::
 
 from netid.verifier.answers import Answers, Assurance, AuthMode
 from netid.verifier.dcql import Predicate
+from netid.verifier.in_person import (
+    CounterRequest,
+    CounterVerifier,
+    build_counter_request,
+    open_counter_request,
+)
 from netid.verifier.replay import InMemoryReplayCache, ReplayCache
 from netid.verifier.request import (
     PresentationRequest,
@@ -34,6 +40,8 @@ __all__ = [
     "Assurance",
     "AuthMode",
     "CachedStatusLists",
+    "CounterRequest",
+    "CounterVerifier",
     "InMemoryReplayCache",
     "IssuerTrust",
     "Predicate",
@@ -43,8 +51,10 @@ __all__ = [
     "RpCertificate",
     "StatusListSource",
     "Verifier",
+    "build_counter_request",
     "build_request",
     "issue_rp_certificate",
+    "open_counter_request",
     "open_request",
     "parse_rp_certificate",
 ]

@@ -24,7 +24,7 @@ import secrets
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from netid.credentials.jose import (
     SigningKey,
@@ -61,6 +61,7 @@ __all__ = [
     "RP_CERT_TYP",
     "PresentationRequest",
     "Query",
+    "RequestTerms",
     "RpCertificate",
     "build_request",
     "issue_rp_certificate",
@@ -303,6 +304,50 @@ class Query:
 # --- the request -------------------------------------------------------------------------------------
 
 
+class RequestTerms(Protocol):
+    """What a checked request asks, and of whom: the part an online request and an in-person counter
+    request (:mod:`netid.verifier.in_person`) share. The wallet's selection, disclosure plan and consent
+    prompt, and the verifier's presentation checks, read only these."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def certificate(self) -> RpCertificate: ...
+    @property
+    def predicates(self) -> tuple[Predicate, ...]: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def min_mode(self) -> AuthMode | None: ...
+    @property
+    def in_scope(self) -> bool: ...
+    @property
+    def asked_claims(self) -> frozenset[str]: ...
+    @property
+    def value_predicates(self) -> tuple[Predicate, ...]: ...
+    @property
+    def wants_subject(self) -> bool: ...
+    @property
+    def wants_netno(self) -> bool: ...
+
+
+def set_derived_terms(obj: object, predicates: tuple[Predicate, ...], certificate: RpCertificate) -> None:
+    """Set the derived :class:`RequestTerms` fields on a frozen request dataclass (from ``__post_init__``).
+
+    Derived once rather than on every verification: the verifier's hot path reads them.
+    """
+    names = {p.name for p in predicates}
+    derived = {
+        "in_scope": all(certificate.allows(p) for p in predicates),
+        "asked_claims": frozenset(p.claim for p in predicates),
+        "value_predicates": tuple(p for p in predicates if p.values is not None),
+        "wants_subject": "subject" in names,
+        "wants_netno": "netno" in names,
+    }
+    for name, value in derived.items():
+        object.__setattr__(obj, name, value)
+
+
 @dataclass(frozen=True, slots=True)
 class PresentationRequest:
     """A signed OpenID4VP request plus what the verifier needs to check the response to it.
@@ -332,16 +377,7 @@ class PresentationRequest:
     wants_netno: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        names = {p.name for p in self.predicates}
-        derived = {
-            "in_scope": all(self.certificate.allows(p) for p in self.predicates),
-            "asked_claims": frozenset(p.claim for p in self.predicates),
-            "value_predicates": tuple(p for p in self.predicates if p.values is not None),
-            "wants_subject": "subject" in names,
-            "wants_netno": "netno" in names,
-        }
-        for name, value in derived.items():
-            object.__setattr__(self, name, value)
+        set_derived_terms(self, self.predicates, self.certificate)
 
     def to_uri(self, request_uri: str | None = None) -> str:
         """The ``openid4vp://`` URI for a QR code or link.
@@ -369,7 +405,8 @@ class PresentationRequest:
         return _request_from_claims(data["request_object"], payload, cert)
 
 
-def _request_from_claims(token: str, claims: Mapping[str, Any], cert: RpCertificate) -> PresentationRequest:
+def netid_params_from_claims(claims: Mapping[str, Any]) -> tuple[str, AuthMode | None]:
+    """``(purpose, min_mode)`` from a request's ``netid`` claim; :class:`ParseError` if malformed."""
     netid_params = claims.get("netid")
     if not isinstance(netid_params, dict):
         raise ParseError("request object", "netid parameters missing")
@@ -377,6 +414,11 @@ def _request_from_claims(token: str, claims: Mapping[str, Any], cert: RpCertific
     min_mode = netid_params.get("min_mode")
     if not isinstance(purpose, str) or (min_mode is not None and min_mode not in MODES):
         raise ParseError("request object", "bad netid parameters")
+    return purpose, min_mode
+
+
+def _request_from_claims(token: str, claims: Mapping[str, Any], cert: RpCertificate) -> PresentationRequest:
+    purpose, min_mode = netid_params_from_claims(claims)
     for name in ("client_id", "nonce", "state", "response_uri"):
         if not isinstance(claims.get(name), str) or not claims[name]:
             raise ParseError("request object", f"'{name}' missing")
@@ -399,6 +441,30 @@ def _request_from_claims(token: str, claims: Mapping[str, Any], cert: RpCertific
     )
 
 
+def rp_terms_for_query(
+    query: Query, *, rp_key: SigningKey, rp_certificate: str
+) -> tuple[RpCertificate, tuple[Predicate, ...], dict[str, Any], dict[str, Any]]:
+    """The RP-side checks every signed request needs, and its terms.
+
+    Returns ``(certificate, predicates, dcql_query, netid parameters)``. Raises :class:`UsageError` if
+    the purpose or a predicate is outside the certificate, or ``rp_key`` is not its request-signing key
+    (a wallet would refuse all of these).
+    """
+    cert = _rp_certificate_unverified(rp_certificate)
+    if query.purpose not in cert.purposes:
+        raise UsageError("purpose is not registered in the RP certificate")
+    predicates = query.predicates()
+    for pred in predicates:
+        if not cert.allows(pred):
+            raise UsageError(f"the RP certificate does not allow {pred.name!r}")
+    if jwk_thumbprint(public_jwk(rp_key)) != jwk_thumbprint(cert.request_jwk):
+        raise UsageError("rp_key is not the request-signing key of the RP certificate")
+    netid_params: dict[str, Any] = {"purpose": query.purpose}
+    if query.min_mode is not None:
+        netid_params["min_mode"] = query.min_mode
+    return cert, predicates, build_dcql(predicates), netid_params
+
+
 def build_request(
     query: Query,
     *,
@@ -419,27 +485,17 @@ def build_request(
     predicate or purpose outside the certificate, ``response_uri`` is not registered in it, or ``rp_key``
     is not the certificate's request-signing key — a wallet would refuse all of these.
     """
-    cert = _rp_certificate_unverified(rp_certificate)
+    cert, predicates, dcql, netid_params = rp_terms_for_query(
+        query, rp_key=rp_key, rp_certificate=rp_certificate
+    )
     if client_id is not None and client_id != cert.client_id:
         raise UsageError(f"client_id must be {cert.client_id!r} for this certificate")
     if response_uri not in cert.response_uris:
         raise UsageError("response_uri is not registered in the RP certificate")
-    if query.purpose not in cert.purposes:
-        raise UsageError("purpose is not registered in the RP certificate")
-    predicates = query.predicates()
-    for pred in predicates:
-        if not cert.allows(pred):
-            raise UsageError(f"the RP certificate does not allow {pred.name!r}")
-    if jwk_thumbprint(public_jwk(rp_key)) != jwk_thumbprint(cert.request_jwk):
-        raise UsageError("rp_key is not the request-signing key of the RP certificate")
     nonce = nonce if nonce is not None else _b64(rng(16))
     state = state if state is not None else _b64(rng(16))
     if len(nonce) < 16:
         raise UsageError("nonce must have at least 16 characters of entropy")
-    dcql = build_dcql(predicates)
-    netid_params: dict[str, Any] = {"purpose": query.purpose}
-    if query.min_mode is not None:
-        netid_params["min_mode"] = query.min_mode
     claims: dict[str, Any] = {
         "aud": REQUEST_AUD,
         "iat": now,
@@ -508,6 +564,48 @@ def request_object_from_uri(uri: str, *, fetch: Callable[[str], str] | None = No
     raise VerificationError("request", "unsigned request (no request object)")
 
 
+def open_rp_signed_object(
+    token: str,
+    *,
+    typ: str,
+    issuer_jwks: Mapping[str, Any] | IssuerTrust,
+    now: int,
+    leeway: int = 60,
+) -> tuple[dict[str, Any], RpCertificate]:
+    """Check a JWS an RP signed with the key of the RP certificate in its ``jwt`` header.
+
+    Shared by online request objects and in-person counter requests. In order, raising
+    :class:`VerificationError`: a JWS (``request``) with an allowed ``alg`` (``algorithm``), header
+    ``typ`` = ``typ`` and no ``crit`` (``request``); an RP certificate signed by the trusted issuer and
+    currently valid (``rp_certificate``); the signature under the certificate's key
+    (``request_signature``); ``iat``/``exp`` current within ``leeway`` (``request``). Returns the
+    (now authenticated) claims and the certificate.
+    """
+    try:
+        header, claims, signing_input, signature = decode_jws_unverified(token)
+    except ParseError as exc:
+        raise VerificationError("request", "request object is not a JWS") from exc
+    alg = check_algorithm(header.get("alg"))
+    if header.get("typ") != typ:
+        raise VerificationError("request", "request object has the wrong typ")
+    if "crit" in header:
+        raise VerificationError("request", "request object has critical header parameters")
+    cert_token = header.get("jwt")
+    if not isinstance(cert_token, str):
+        raise VerificationError("rp_certificate", "request carries no RP certificate")
+    cert = parse_rp_certificate(cert_token, issuer_jwks, now, leeway=leeway)
+    try:
+        rp_key: VerifyingKey = load_public_jwk(cert.request_jwk)
+    except NetIDError as exc:  # pragma: no cover - parse_rp_certificate already loaded it
+        raise VerificationError("rp_certificate", "unusable request key") from exc
+    if not verify_jws_signature(signing_input, signature, alg, rp_key):
+        raise VerificationError("request_signature", "request not signed by the RP's registered key")
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if type(exp) is not int or type(iat) is not int or now > exp + leeway or iat > now + leeway:
+        raise VerificationError("request", "request object expired or not yet valid")
+    return claims, cert
+
+
 def open_request(
     request: str,
     *,
@@ -533,28 +631,9 @@ def open_request(
        (``rp_scope``).
     """
     token, uri_client_id = request_object_from_uri(request, fetch=fetch)
-    try:
-        header, claims, signing_input, signature = decode_jws_unverified(token)
-    except ParseError as exc:
-        raise VerificationError("request", "request object is not a JWS") from exc
-    alg = check_algorithm(header.get("alg"))
-    if header.get("typ") != REQUEST_TYP:
-        raise VerificationError("request", "request object has the wrong typ")
-    if "crit" in header:
-        raise VerificationError("request", "request object has critical header parameters")
-    cert_token = header.get("jwt")
-    if not isinstance(cert_token, str):
-        raise VerificationError("rp_certificate", "request carries no RP certificate")
-    cert = parse_rp_certificate(cert_token, issuer_jwks, now, leeway=leeway)
-    try:
-        rp_key: VerifyingKey = load_public_jwk(cert.request_jwk)
-    except NetIDError as exc:  # pragma: no cover - parse_rp_certificate already loaded it
-        raise VerificationError("rp_certificate", "unusable request key") from exc
-    if not verify_jws_signature(signing_input, signature, alg, rp_key):
-        raise VerificationError("request_signature", "request not signed by the RP's registered key")
-    exp, iat = claims.get("exp"), claims.get("iat")
-    if not isinstance(exp, int) or not isinstance(iat, int) or now > exp + leeway or iat > now + leeway:
-        raise VerificationError("request", "request object expired or not yet valid")
+    claims, cert = open_rp_signed_object(
+        token, typ=REQUEST_TYP, issuer_jwks=issuer_jwks, now=now, leeway=leeway
+    )
     if claims.get("client_id") != cert.client_id or (
         uri_client_id is not None and uri_client_id != cert.client_id
     ):

@@ -39,13 +39,13 @@ from typing import Any
 
 from netid.credentials.jose import ALLOWED_ALGORITHMS, json_loads
 from netid.credentials.netcert import NETCERT_TYP, NETCERT_VCT
-from netid.credentials.sdjwt.verify import verify_sd_jwt
+from netid.credentials.sdjwt.verify import VerifiedSdJwt, verify_sd_jwt
 from netid.credentials.status_list import VALID
 from netid.errors import VerificationError
 from netid.verifier.answers import Answers, Assurance, assurance_level, mode_from_amr, mode_rank
 from netid.verifier.dcql import CREDENTIAL_QUERY_ID, Predicate
 from netid.verifier.replay import ReplayCache
-from netid.verifier.request import PresentationRequest
+from netid.verifier.request import PresentationRequest, RequestTerms
 from netid.verifier.status import StatusListSource
 from netid.verifier.trust import IssuerTrust
 
@@ -103,7 +103,6 @@ class Verifier:
         order and codes).
         """
         now = self._clock()
-        cert = request.certificate
         # 1. the request itself
         if not request.in_scope:
             raise VerificationError("rp_scope", "the request asks more than the RP certificate allows")
@@ -113,78 +112,109 @@ class Verifier:
         # 2. response shape
         presentation = _single_presentation(vp_token)
 
-        # 3. SD-JWT and key binding
-        verified = verify_sd_jwt(
+        # 3.-8. the presentation against the request's terms
+        answers, _ = check_presentation(
             presentation,
-            issuer_key=self._trust.key_for,
-            algorithms=ALLOWED_ALGORITHMS,
-            expected_typ=NETCERT_TYP,
-            require_key_binding=True,
-            audience=request.client_id,
+            request,
+            trust=self._trust,
+            status=self._status,
             nonce=request.nonce,
             now=now,
             leeway=self._leeway,
-            max_kb_age=self._max_age,
+            max_age=self._max_age,
         )
-        payload = verified.payload
-
-        # 4. credential type
-        if payload.get("vct") != NETCERT_VCT:
-            raise VerificationError("vct", "not a netcert")
-
-        # 5. status
-        if self._status is not None:
-            self._check_status(payload)
-
-        # 6. nothing unrequested
-        asked = request.asked_claims
-        for d in verified.disclosures:
-            if d.name not in asked:  # array-element disclosures (name None) are never asked
-                raise VerificationError(
-                    "disclosure_unrequested", "a claim was disclosed that was not asked for"
-                )
-
-        # 7. subject
-        subject = None
-        if request.wants_subject:
-            sub, sector = payload.get("sub"), payload.get("sector")
-            if not isinstance(sub, str) or not isinstance(sector, str) or sector != cert.sector:
-                raise VerificationError("subject", "no pairwise subject for this RP's sector")
-            subject = sub
-
-        # 8. assurance
-        assurance = _assurance(payload, verified.kb_payload)
-        if request.min_mode is not None and mode_rank(assurance.mode or "") < mode_rank(request.min_mode):
-            raise VerificationError("assurance", "holder authentication is weaker than required")
-
-        answers = {p.name: _proven(p, payload) for p in request.value_predicates}
-        netno = None
-        if request.wants_netno:
-            value = payload.get("netno")
-            netno = value if isinstance(value, str) else None
 
         # 9. single use, last: only a presentation that passed every check consumes the request
         if not self._replay.consume(f"{request.client_id}\x00{request.nonce}", request.exp + self._max_age):
             raise VerificationError("nonce_reused", "this request was already answered")
 
-        return Answers(
-            predicates=answers,
-            subject=subject,
-            assurance=assurance,
-            credential_kind="rp" if "sub" in payload else "anonymous",
-            netno=netno,
-        )
+        return answers
 
-    def _check_status(self, payload: Mapping[str, Any]) -> None:
-        assert self._status is not None
-        status = payload.get("status")
-        ref = status.get("status_list") if isinstance(status, dict) else None
-        uri = ref.get("uri") if isinstance(ref, dict) else None
-        idx = ref.get("idx") if isinstance(ref, dict) else None
-        if not isinstance(uri, str) or not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
-            raise VerificationError("status_unavailable", "credential has no usable status reference")
-        if self._status.status(uri, idx) != VALID:
-            raise VerificationError("status_revoked", "credential is revoked or suspended")
+
+def check_presentation(
+    presentation: str,
+    terms: RequestTerms,
+    *,
+    trust: IssuerTrust,
+    status: StatusListSource | None,
+    nonce: str,
+    now: int,
+    leeway: int,
+    max_age: int = 300,
+    kb_window: tuple[int, int] | None = None,
+) -> tuple[Answers, VerifiedSdJwt]:
+    """Steps 3-8 of the module docstring: one presentation string against a request's ``terms``.
+
+    Shared by :class:`Verifier` (online; the KB-JWT must be at most ``max_age`` old) and
+    :class:`netid.verifier.in_person.CounterVerifier` (``kb_window`` replaces the age rule). Single use
+    is the caller's last step. Returns the answers and the verified SD-JWT.
+    """
+    # 3. SD-JWT and key binding
+    verified = verify_sd_jwt(
+        presentation,
+        issuer_key=trust.key_for,
+        algorithms=ALLOWED_ALGORITHMS,
+        expected_typ=NETCERT_TYP,
+        require_key_binding=True,
+        audience=terms.client_id,
+        nonce=nonce,
+        now=now,
+        leeway=leeway,
+        max_kb_age=max_age,
+        kb_window=kb_window,
+    )
+    payload = verified.payload
+
+    # 4. credential type
+    if payload.get("vct") != NETCERT_VCT:
+        raise VerificationError("vct", "not a netcert")
+
+    # 5. status
+    if status is not None:
+        _check_status(status, payload)
+
+    # 6. nothing unrequested
+    asked = terms.asked_claims
+    for d in verified.disclosures:
+        if d.name not in asked:  # array-element disclosures (name None) are never asked
+            raise VerificationError("disclosure_unrequested", "a claim was disclosed that was not asked for")
+
+    # 7. subject
+    subject = None
+    if terms.wants_subject:
+        sub, sector = payload.get("sub"), payload.get("sector")
+        if not isinstance(sub, str) or not isinstance(sector, str) or sector != terms.certificate.sector:
+            raise VerificationError("subject", "no pairwise subject for this RP's sector")
+        subject = sub
+
+    # 8. assurance
+    assurance = _assurance(payload, verified.kb_payload)
+    if terms.min_mode is not None and mode_rank(assurance.mode or "") < mode_rank(terms.min_mode):
+        raise VerificationError("assurance", "holder authentication is weaker than required")
+
+    netno = None
+    if terms.wants_netno:
+        value = payload.get("netno")
+        netno = value if isinstance(value, str) else None
+    answers = Answers(
+        predicates={p.name: _proven(p, payload) for p in terms.value_predicates},
+        subject=subject,
+        assurance=assurance,
+        credential_kind="rp" if "sub" in payload else "anonymous",
+        netno=netno,
+    )
+    return answers, verified
+
+
+def _check_status(source: StatusListSource, payload: Mapping[str, Any]) -> None:
+    status = payload.get("status")
+    ref = status.get("status_list") if isinstance(status, dict) else None
+    uri = ref.get("uri") if isinstance(ref, dict) else None
+    idx = ref.get("idx") if isinstance(ref, dict) else None
+    if not isinstance(uri, str) or not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
+        raise VerificationError("status_unavailable", "credential has no usable status reference")
+    if source.status(uri, idx) != VALID:
+        raise VerificationError("status_revoked", "credential is revoked or suspended")
 
 
 def _single_presentation(vp_token: Mapping[str, Any] | str) -> str:

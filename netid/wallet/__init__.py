@@ -1,6 +1,7 @@
 """The holder side: device keys, consent, and presentations to relying parties."""
 
 from netid.wallet.consent import ConsentPrompt, build_consent_prompt
+from netid.wallet.in_person import answer_counter
 from netid.wallet.keystore import DeviceKeyStore, SoftwareKeyStore
 from netid.wallet.present import PresentationResponse, Wallet, WalletCredential, present
 
@@ -11,6 +12,7 @@ __all__ = [
     "SoftwareKeyStore",
     "Wallet",
     "WalletCredential",
+    "answer_counter",
     "build_consent_prompt",
     "present",
 ]

@@ -13,7 +13,7 @@ from typing import Final, Literal
 
 from netid.verifier.answers import AuthMode
 from netid.verifier.dcql import Predicate
-from netid.verifier.request import PresentationRequest
+from netid.verifier.request import RequestTerms
 
 __all__ = ["ConsentItem", "ConsentPrompt", "Language", "build_consent_prompt"]
 
@@ -114,8 +114,9 @@ def _item(pred: Predicate, rp_name: str) -> ConsentItem:
     return ConsentItem(name, name, name)
 
 
-def build_consent_prompt(request: PresentationRequest) -> ConsentPrompt:
-    """The consent prompt for a request already checked by :func:`netid.verifier.request.open_request`."""
+def build_consent_prompt(request: RequestTerms) -> ConsentPrompt:
+    """The consent prompt for a request already checked by :func:`netid.verifier.request.open_request`
+    (or, in person, :func:`netid.verifier.in_person.open_counter_request`)."""
     cert = request.certificate
     return ConsentPrompt(
         rp_name=cert.name,

@@ -33,7 +33,7 @@ from netid.credentials.sdjwt.present import disclosable_claims, present_sd_jwt
 from netid.errors import NetIDError, ParseError, UsageError, VerificationError, WalletRefusal
 from netid.verifier.answers import MODES, AuthMode, amr_for_mode, mode_rank
 from netid.verifier.dcql import CREDENTIAL_QUERY_ID, Predicate
-from netid.verifier.request import PresentationRequest, open_request
+from netid.verifier.request import RequestTerms, open_request
 from netid.verifier.trust import IssuerTrust
 from netid.wallet.consent import ConsentPrompt, build_consent_prompt
 from netid.wallet.keystore import DeviceKeyStore
@@ -106,9 +106,7 @@ def _strict_in(value: Any, wanted: Sequence[Any]) -> bool:
     return any(hits)
 
 
-def _choose(
-    credentials: Iterable[WalletCredential], request: PresentationRequest, now: int
-) -> WalletCredential:
+def _choose(credentials: Iterable[WalletCredential], request: RequestTerms, now: int) -> WalletCredential:
     names = {p.name for p in request.predicates}
     needs_rp = bool(names & {"subject", "netno"})
     issuer = request.certificate.issuer
@@ -163,31 +161,58 @@ def present(
         opened = open_request(request, issuer_jwks=trusted_issuer_jwks, now=now, fetch=fetch)
     except VerificationError as exc:
         raise _refuse(exc.code, str(exc)) from exc
-    if opened.min_mode is not None and mode_rank(amr) < mode_rank(opened.min_mode):
+    presentation = disclose_and_bind(
+        opened, credentials, keystore=keystore, now=now, consent=consent, amr=amr, nonce=opened.nonce
+    )
+    return PresentationResponse(
+        response_uri=opened.response_uri,
+        vp_token={CREDENTIAL_QUERY_ID: [presentation]},
+        state=opened.state,
+    )
+
+
+def disclose_and_bind(
+    terms: RequestTerms,
+    credentials: Iterable[WalletCredential],
+    *,
+    keystore: DeviceKeyStore,
+    now: int,
+    consent: Callable[[ConsentPrompt], bool],
+    amr: AuthMode,
+    nonce: str,
+    fits: Callable[[str], bool] | None = None,
+) -> str:
+    """Steps 2-6 of the module docstring for request terms the caller has already checked.
+
+    Shared by :func:`present` and the in-person mode (:mod:`netid.wallet.in_person`), which differ only
+    in how the request arrives and where ``nonce`` comes from. ``fits`` may reject the finished
+    presentation (e.g. too large for a QR code; ``no_credential``) before the credential is used up.
+    Returns the presentation ``<issuer-jwt>~<disclosure>~…~<kb-jwt>``.
+    """
+    if terms.min_mode is not None and mode_rank(amr) < mode_rank(terms.min_mode):
         raise _refuse("mode_unavailable", "the request needs a stronger authentication mode")
-    cred = _choose(credentials, opened, now)
-    chosen = _plan(cred, opened.predicates)
-    if not consent(build_consent_prompt(opened)):
+    cred = _choose(credentials, terms, now)
+    chosen = _plan(cred, terms.predicates)
+    if not consent(build_consent_prompt(terms)):
         raise _refuse("consent_denied", "the holder declined")
     try:
         without_kb = present_sd_jwt(cred.serialized, disclose=lambda d: d.digest in chosen)
         kb_payload = {
             "iat": now,
-            "aud": opened.client_id,
-            "nonce": opened.nonce,
+            "aud": terms.client_id,
+            "nonce": nonce,
             "sd_hash": sd_hash(without_kb),
             "amr": amr_for_mode(amr, hardware_key=keystore.hardware_backed),
         }
         kb_jwt = keystore.sign_jwt(cred.key_id, kb_payload, typ="kb+jwt")
     except NetIDError as exc:
         raise _refuse("no_credential", "the credential could not be presented") from exc
+    presentation = without_kb + kb_jwt
+    if fits is not None and not fits(presentation):
+        raise _refuse("no_credential", "the presentation does not fit the channel")
     cred.used = True
     keystore.delete_key(cred.key_id)
-    return PresentationResponse(
-        response_uri=opened.response_uri,
-        vp_token={CREDENTIAL_QUERY_ID: [without_kb + kb_jwt]},
-        state=opened.state,
-    )
+    return presentation
 
 
 class Wallet:

@@ -28,7 +28,9 @@ from netid.verifier import (
     build_request,
     issue_rp_certificate,
 )
+from netid.verifier.in_person import CounterVerifier, build_counter_request
 from netid.wallet import SoftwareKeyStore, Wallet
+from netid.wallet.in_person import answer_counter
 from tests.verifier.kit import ISSUER, NOW, PERSON, RESPONSE_URI, STATUS_URI, DetRng, fixed_key
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
@@ -142,7 +144,52 @@ def generate_examples() -> dict[str, Any]:
             "level": answers.assurance.level,
         },
     }
+    ex["in_person"] = _in_person_example(
+        jwks, issuer_key, kid, rp_key=rp_key, rp_cert=rp_cert, keystore=keystore
+    )
     return ex
+
+
+def _in_person_example(
+    jwks: dict[str, Any], issuer_key: Any, kid: str, *, rp_key: Any, rp_cert: str, keystore: SoftwareKeyStore
+) -> dict[str, Any]:
+    """The hotel desk of §9: an anonymous netcert, a counter QR asking age and the booked name."""
+    rng = DetRng("spec-examples-in-person")  # its own seed: the examples above do not move
+    holder = fixed_key("EdDSA", "spec-holder-counter")
+    keystore.import_key(holder)
+    wallet = Wallet(keystore, jwks)
+    wallet.add_credentials(
+        mint_netcert_batch(
+            PERSON, issuer=ISSUER, issuer_key=issuer_key, kid=kid, holder_jwks=[public_jwk(holder)],
+            count=1, kind="anonymous", sector=None, netno=None, pairwise_key=None, status_uri=STATUS_URI,
+            status_indices=[42], now=NOW - 3600,
+            policy=NetcertPolicy(), rng=rng,
+        )
+    )  # fmt: skip
+    query = Query(purpose="sign in", age_over=18, name_equals=PERSON.full_name)
+    shown = build_counter_request(query, rp_key=rp_key, rp_certificate=rp_cert, counter_id="front-desk-1",
+                                  now=NOW, rng=rng)  # fmt: skip
+    dynamic_qr = answer_counter(shown.to_qr_text(), wallet, now=NOW + 40, consent=lambda p: True, amr="face")
+    clock = [NOW + 45]  # the counter's clock is 5 s ahead of the phone's: inside the 30 s window
+    counter = CounterVerifier(IssuerTrust(jwks, clock=lambda: clock[0]), status=None, clock=lambda: clock[0])
+    answers = counter.verify(dynamic_qr, shown)
+    decoded = _jws(shown.request_object)
+    decoded["header"]["jwt"] = "<the RP certificate of §4>"
+    return {
+        "query": "Query(purpose='sign in', age_over=18, name_equals='张三丰')",
+        "counter_qr": shown.to_qr_text(),
+        "counter_request": decoded,
+        "nonce": shown.nonce,
+        "dynamic_qr": dynamic_qr,
+        "dynamic_qr_bytes": len(dynamic_qr.encode("ascii")),
+        "kb_jwt": _jws(dynamic_qr.rsplit("~", 1)[1]),
+        "answers": {
+            "predicates": dict(answers.predicates),
+            "credential_kind": answers.credential_kind,
+            "assurance": {"chip_auth": answers.assurance.chip_auth, "mode": answers.assurance.mode,
+                          "level": answers.assurance.level},
+        },
+    }  # fmt: skip
 
 
 def _dump(value: Any) -> str:
@@ -177,3 +224,4 @@ def test_spec_examples_are_current() -> None:
         assert path.exists(), f"{path} missing: run with NETID_REGEN_SPEC_EXAMPLES=1"
         assert path.read_text(encoding="utf-8") == _dump(value), f"{path} is stale"
     assert examples["answers"]["predicates"] == {"age_over_18": True, "name_equals": True, "region_in": True}
+    assert examples["in_person"]["answers"]["predicates"] == {"age_over_18": True, "name_equals": True}

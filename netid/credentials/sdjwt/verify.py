@@ -166,6 +166,7 @@ def verify_sd_jwt(
     now: int,
     leeway: int = 60,
     max_kb_age: int = 300,
+    kb_window: tuple[int | float, int | float] | None = None,
 ) -> VerifiedSdJwt:
     """Verify an SD-JWT presentation; return its processed payload or raise :class:`VerificationError`.
 
@@ -177,6 +178,10 @@ def verify_sd_jwt(
 
     With ``require_key_binding`` a KB-JWT must be present and ``audience`` and ``nonce`` must be given.
     Without it a KB-JWT that is present is still fully checked (``aud``/``nonce`` only if given).
+
+    ``kb_window = (earliest, latest)`` replaces the ``max_kb_age``/``leeway`` rule for the KB-JWT
+    ``iat``: it must lie in the closed interval, else ``window`` (the in-person mode, where a time window
+    stands in for a server nonce; see :mod:`netid.verifier.in_person`).
     """
     if require_key_binding and (audience is None or nonce is None):
         raise UsageError("key binding is required: pass audience and nonce")
@@ -195,6 +200,7 @@ def verify_sd_jwt(
             now=now,
             leeway=leeway,
             max_kb_age=max_kb_age,
+            kb_window=kb_window,
         )
     except VerificationError:
         raise
@@ -218,6 +224,7 @@ def _verify(
     now: int | float,
     leeway: int,
     max_kb_age: int,
+    kb_window: tuple[int | float, int | float] | None,
 ) -> VerifiedSdJwt:
     # 1. Split and decode the issuer-signed JWT.
     try:
@@ -323,9 +330,12 @@ def _verify(
     kb_iat = kb_payload.get("iat")
     if isinstance(kb_iat, bool) or not isinstance(kb_iat, int | float):
         raise _fail("kb_iat", "KB-JWT has no numeric iat")
-    if kb_iat > now + leeway:
+    if kb_window is not None:
+        if not kb_window[0] <= kb_iat <= kb_window[1]:
+            raise _fail("window", "KB-JWT iat is outside the accepted time window")
+    elif kb_iat > now + leeway:
         raise _fail("kb_iat", "KB-JWT is issued in the future")
-    if kb_iat < now - max_kb_age - leeway:
+    elif kb_iat < now - max_kb_age - leeway:
         raise _fail("kb_iat", "KB-JWT is too old")
     got_hash = kb_payload.get("sd_hash")
     expected_hash = sd_hash(presentation[: presentation.rindex("~") + 1])
