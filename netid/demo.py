@@ -156,11 +156,12 @@ def run_demo(console: Console, *, out_dir: str = "demo-out", seed: int = 7) -> d
     console.rule("1. Read the ID card (simulated chip, test card)")
     card = make_card(seed)
     reader = SimulatorReader(SimulatedCard(card.image))
-    readout = read_with_progress(console, reader, card.access_key, aa_challenge=os.urandom(8))
+    challenge = os.urandom(8)
+    readout = read_with_progress(console, reader, card.access_key, aa_challenge=challenge)
     verified_box: list[VerifiedDocument] = []
 
     def verify() -> VerifiedDocument:
-        verified_box.append(verify_document(readout, card.trust_store))
+        verified_box.append(verify_document(readout, card.trust_store, challenge=challenge))
         return verified_box[0]
 
     if not render_verification(console, readout, verify):

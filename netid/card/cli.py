@@ -135,5 +135,6 @@ def read_card_command(
     if key is None:
         raise UsageError("give the card's --mrz DOCNO,YYMMDD,YYMMDD or its --can NNNNNN")
     reader = open_reader(reader_spec)
-    readout = read_with_progress(console, reader, key, aa_challenge=os.urandom(8), timeout=timeout)
-    return render_verification(console, readout, lambda: verify_document(readout, store))
+    challenge = os.urandom(8)  # fresh for this read: the chip must answer exactly this one
+    readout = read_with_progress(console, reader, key, aa_challenge=challenge, timeout=timeout)
+    return render_verification(console, readout, lambda: verify_document(readout, store, challenge=challenge))

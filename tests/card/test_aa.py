@@ -68,3 +68,53 @@ def test_random_signatures_raise_only_aa_error(signature: bytes, use_rsa: bool) 
     key = spki(RSA_KEY) if use_rsa else spki(EC_KEY)
     with pytest.raises(ActiveAuthenticationError):
         verify_active_authentication(key, CHALLENGE, signature)
+
+
+def _raw_sign(key: rsa.RSAPrivateKey, block: bytes) -> bytes:
+    """Sign an arbitrary representative with the bare RSA private operation (what a forger or a sloppy
+    chip could produce), bypassing ISO/IEC 9796-2 formatting."""
+    numbers = key.private_numbers()
+    k = (key.key_size + 7) // 8
+    return pow(int.from_bytes(block, "big"), numbers.d, numbers.public_numbers.n).to_bytes(k, "big")
+
+
+def _digest(algorithm: hashes.HashAlgorithm, data: bytes) -> bytes:
+    h = hashes.Hash(algorithm)
+    h.update(data)
+    return h.finalize()
+
+
+@pytest.mark.parametrize("key", [RSA_KEY, RSA_2048])
+@pytest.mark.parametrize("algorithm", [hashes.SHA1(), hashes.SHA256()])
+def test_rsa_representative_must_have_the_exact_layout(
+    key: rsa.RSAPrivateKey, algorithm: hashes.HashAlgorithm
+) -> None:
+    k = key.key_size // 8
+    trailer = b"\xbc" if isinstance(algorithm, hashes.SHA1) else b"\x34\xcc"
+    m1_len = k - 1 - algorithm.digest_size - len(trailer)
+
+    def block(m1: bytes, zeros: int = 0, header: bytes = b"\x6a") -> bytes:
+        f = header + m1 + _digest(algorithm, m1 + CHALLENGE) + trailer
+        return (b"\x00" * zeros + f).rjust(k, b"\x00")
+
+    m1 = bytes(range(256))[:m1_len]
+    verify_active_authentication(spki(key), CHALLENGE, _raw_sign(key, block(m1)))  # the exact layout passes
+    for forged in (
+        block(m1[1:], zeros=1),  # one extra leading zero, M1 one byte short
+        block(m1[5:], zeros=5),  # several
+        block(b""),  # empty M1, the rest zero-filled on the left
+        block(m1[1:]),  # M1 short, shorter block left-padded with a zero
+        block(m1, header=b"\x4a"),  # full recovery / other header
+        block(m1[1:], header=b"\x6b\xba"),  # ISO 9796-2 padding nibbles: not what chips send here
+    ):
+        assert len(forged) == k
+        with pytest.raises(ActiveAuthenticationError):
+            verify_active_authentication(spki(key), CHALLENGE, _raw_sign(key, forged))
+
+
+def test_rsa_keys_below_1024_bits_are_refused() -> None:
+    # cryptography will not generate such a key; the public half is enough to be refused before any math
+    small = rsa.RSAPublicNumbers(65537, (1 << 1015) + 0x1235).public_key()
+    der = small.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(ActiveAuthenticationError, match="1024"):
+        verify_active_authentication(der, CHALLENGE, bytes(127))

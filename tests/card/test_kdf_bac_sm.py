@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netid.card import tlv
 from netid.card.apdu import CommandAPDU, ResponseAPDU
 from netid.card.icao.bac import BacChip, BacTerminal
 from netid.card.icao.kdf import adjust_des_parity, bac_key_seed, bac_keys, kdf
-from netid.card.icao.sm import SecureMessaging, pad, unpad
+from netid.card.icao.sm import SecureMessaging, pad, retail_mac, tdes_cbc, unpad
 from netid.errors import AccessControlError, ParseError, SecureMessagingError
 from tests.card.simcards import sequence_rng
 from tests.vectors import h, load_vectors
@@ -124,10 +125,26 @@ def test_aes_round_trip_short_and_extended(ne: int | None, data_len: int, ins: i
 
 
 def test_padding_round_trip_and_rejection() -> None:
-    for n in range(40):
-        assert unpad(pad(bytes(n), 16)) == bytes(n)
+    for block in (8, 16):
+        for n in range(40):
+            assert unpad(pad(bytes(n), block), block) == bytes(n)
+        with pytest.raises(SecureMessagingError):
+            unpad(bytes(16), block)
+
+
+def test_3des_padding_has_at_most_7_zeros() -> None:
+    too_long = b"\x01\x80" + bytes(14)  # 80 then 14 zeros: possible only with 16-byte blocks
+    assert unpad(too_long, 16) == b"\x01"
     with pytest.raises(SecureMessagingError):
-        unpad(bytes(16))
+        unpad(too_long, 8)
+    # through a BAC session: a correctly MACed cryptogram whose plaintext carries that padding
+    ks_enc, ks_mac, ssc = bytes(range(16)), bytes(range(16, 32)), 7
+    terminal = SecureMessaging(ks_enc, ks_mac, ssc, "3DES")
+    do87 = tlv.encode(0x87, b"\x01" + tdes_cbc(ks_enc, too_long))
+    do99 = tlv.encode(0x99, b"\x90\x00")
+    mac = retail_mac(ks_mac, pad((ssc + 1).to_bytes(8, "big") + do87 + do99, 8))
+    with pytest.raises(SecureMessagingError, match="padding"):
+        terminal.unwrap_response(do87 + do99 + tlv.encode(0x8E, mac) + b"\x90\x00")
 
 
 @settings(max_examples=120)

@@ -10,9 +10,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from netid.card import tlv
+from netid.card.apdu import WarningEndOfFile
 from netid.card.icao.aa import verify_active_authentication
 from netid.card.icao.access import CanAccessKey, MrzAccessKey
-from netid.card.icao.lds import FID_CARD_ACCESS, FID_DG
+from netid.card.icao.lds import FID_CARD_ACCESS, FID_DG, SFI
 from netid.card.icao.read import (
     DEFAULT_FILES,
     ReadProgress,
@@ -23,6 +24,7 @@ from netid.card.icao.read import (
 from netid.card.reader import CardApplication
 from netid.card.simulator import Faults, SimulatedCard, SimulatorConnection, SimulatorReader
 from netid.card.simulator.image import ChipImage
+from netid.card.testkit import make_card
 from netid.errors import AccessControlError, CardStatusError, NetIDError, TagLostError, UsageError
 from tests.card.simcards import CAN, MRZ_KEY, build_image, rsa_key
 
@@ -56,9 +58,19 @@ def test_prefers_brainpool_when_both_offered() -> None:
     assert read(build_image(pace=(12, 13))).pace_parameter_id == 13
 
 
+# ISO 7816-4 compact TLV: card capabilities (tag 7) announcing extended Lc/Le, then the status indicator
+EXTENDED_HISTORICAL_BYTES = bytes.fromhex("80" + "73" + "0000C0" + "829000")
+
+
 @pytest.mark.parametrize("extended", [True, False])
 def test_full_read_with_bac_and_rsa_aa(extended: bool) -> None:
-    image = build_image(pace=(), extended=extended, aa_key=rsa_key())
+    # no EF.CardAccess to probe with: a BAC-only chip gets extended APDUs only when its ATS says so
+    image = build_image(
+        pace=(),
+        extended=extended,
+        aa_key=rsa_key(),
+        historical_bytes=EXTENDED_HISTORICAL_BYTES if extended else None,
+    )
     readout = read(image, aa_challenge=CHALLENGE)
     assert readout.access_protocol == "BAC" and readout.pace_parameter_id is None
     assert readout.extended_length is extended
@@ -86,6 +98,69 @@ def test_ats_card_capabilities_decide_without_probe() -> None:
     assert _ats_extended_capability(bytes([len(ext) + 2, 0x00]) + ext) is True
     image = build_image(historical_bytes=no_ext)
     assert read(image).extended_length is False
+
+
+def _pseudo_atr(historical_bytes: bytes) -> bytes:
+    """What a PC/SC reader reports for a contactless card (PC/SC part 3): 3B 8n 80 01 <hist> TCK."""
+    body = bytes((0x80 | len(historical_bytes), 0x80, 0x01)) + historical_bytes
+    tck = 0
+    for byte in body:
+        tck ^= byte
+    return b"\x3b" + body + bytes((tck,))
+
+
+def test_pcsc_pseudo_atr_card_capabilities_are_honoured() -> None:
+    no_ext = bytes.fromhex("80" + "73" + "000000" + "829000")
+    assert _ats_extended_capability(_pseudo_atr(EXTENDED_HISTORICAL_BYTES)) is True
+    assert _ats_extended_capability(_pseudo_atr(no_ext)) is False
+    assert _ats_extended_capability(_pseudo_atr(bytes.fromhex("8031806573"))) is None  # no tag 7
+    bad_tck = bytearray(_pseudo_atr(EXTENDED_HISTORICAL_BYTES))
+    bad_tck[-1] ^= 1
+    assert _ats_extended_capability(bytes(bad_tck)) is None
+    assert _ats_extended_capability(_pseudo_atr(EXTENDED_HISTORICAL_BYTES)[:-1]) is None  # no TCK
+
+    class PcscLikeConnection(SimulatorConnection):
+        @property
+        def ats(self) -> bytes:
+            return _pseudo_atr(EXTENDED_HISTORICAL_BYTES)
+
+    # BAC only: no EF.CardAccess to probe with, so only the capability byte can turn extended length on
+    card = SimulatedCard(build_image(pace=(), dg2_size=5000, historical_bytes=EXTENDED_HISTORICAL_BYTES))
+    card.reset()
+    readout = read_document(PcscLikeConnection(card), MRZ_KEY)
+    assert readout.extended_length is True
+    assert_complete(readout, card.image)
+
+
+class LooksUpBeforeLengthCard(SimulatedCard):
+    """A BAC-only chip without EF.CardAccess or extended length that, like some real ones, looks a file up
+    before it checks Lc/Le: 6A82 for a READ BINARY of a missing file even in extended form, 6700 for every
+    other extended APDU (the simulator's own rule). Every command is recorded."""
+
+    def __init__(self, image: ChipImage) -> None:
+        super().__init__(image)
+        self.commands: list[bytes] = []
+
+    def process(self, command: bytes) -> bytes:
+        self.commands.append(bytes(command))
+        extended = len(command) > 5 and command[4] == 0
+        if extended and command[1] == 0xB0 and command[2] & 0x80:
+            fid = next((f for f, sfi in SFI.items() if sfi == command[2] & 0x1F), None)
+            if fid not in self.image.files:
+                return b"\x6a\x82"
+        return super().process(command)
+
+
+def test_file_not_found_probe_does_not_switch_on_extended_length() -> None:
+    image = build_image(pace=(), extended=False, aa_key=rsa_key())
+    card = LooksUpBeforeLengthCard(image)
+    readout = read_document(SimulatorReader(card).connect(), MRZ_KEY, aa_challenge=CHALLENGE)
+    assert readout.extended_length is False
+    assert_complete(readout, image)
+    assert readout.aa_signature is not None
+    # the one extended APDU is the probe, answered 6A82; everything after it is short
+    extended = [c for c in card.commands if len(c) > 5 and c[4] == 0]
+    assert extended == card.commands[:1]
 
 
 @pytest.mark.parametrize("key", [MrzAccessKey("L898902C", "690806", "940624"), CanAccessKey("000000")])
@@ -219,15 +294,12 @@ def test_card_garbage_raises_only_netid_errors(honest: int, seed: int, pace: boo
 def test_card_status_error_surfaces() -> None:
     image = build_image()
     broken = image.with_file(FID_DG[1], b"\x61\x82\x7f\xff")  # declares 32767 bytes, holds none
-    with pytest.raises((CardStatusError, NetIDError)):
+    with pytest.raises(WarningEndOfFile) as caught:  # the chip's 6282 past the real end, surfaced as is
         read(broken)
+    assert isinstance(caught.value, CardStatusError) and caught.value.sw == 0x6282
 
 
-def test_with_testkit_card_if_available() -> None:
-    testkit = pytest.importorskip("netid.card.testkit")
-    make_card = getattr(testkit, "make_card", None)
-    if make_card is None:
-        pytest.skip("netid.card.testkit.make_card not written yet")
+def test_with_testkit_card() -> None:
     test_card = make_card(seed=7)
     readout = read_document_with_retry(
         SimulatorReader(SimulatedCard(test_card.image)), test_card.access_key, aa_challenge=CHALLENGE

@@ -3,6 +3,7 @@ ICAO driver, checked with passive and active authentication."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -11,12 +12,20 @@ CHALLENGE = bytes.fromhex("4e657449445f4141")
 LOSE_AFTER = 10  # APDUs: past access control, in the middle of the file reads
 
 
+#: ISO 7816-4 compact TLV: card capabilities (tag 7) announcing extended Lc/Le, then the status indicator
+EXTENDED_HISTORICAL_BYTES = bytes.fromhex("80" + "730000C0" + "829000")
+
+
 def make_test_card(protocol: str) -> Any:
-    """A test-kit card offering PACE (and BAC), or BAC only."""
+    """A test-kit card offering PACE (and BAC), or BAC only.
+
+    The BAC-only chip has no EF.CardAccess to probe extended length with, so it announces it in its
+    historical bytes (in the ATS over nfcpy, in the pseudo-ATR 3B 8n 80 01 ... over PC/SC)."""
     testkit = pytest.importorskip("netid.card.testkit")
     if protocol == "PACE":
         return testkit.make_card(seed=5)
-    return testkit.make_card(seed=5, pace_parameter_ids=())
+    card = testkit.make_card(seed=5, pace_parameter_ids=())
+    return dataclasses.replace(card, image=card.image.replace(historical_bytes=EXTENDED_HISTORICAL_BYTES))
 
 
 def chip(card: Any, *, lose_after: int | None = None) -> Any:

@@ -4,7 +4,11 @@
   (SHA-256 by default here).
 * RSA: ISO/IEC 9796-2 digital signature scheme 1 with partial message recovery. The chip picks a random
   recoverable part ``M1`` that fills the modulus; the challenge is the non-recoverable part ``M2``.
-  ``F = 6A || M1 || H(M1 || M2) || trailer`` with trailer ``BC`` (SHA-1) or ``34 CC`` (SHA-256).
+  ``F = 6A || M1 || H(M1 || M2) || trailer`` with trailer ``BC`` (SHA-1) or ``34 CC`` (SHA-256). ``F``
+  is ``n.bit_length() // 8`` bytes (so that ``F < n``: its top byte ``6A`` leaves the top bit zero), which
+  is the whole modulus length for the usual key sizes, multiples of 8 bits. Verification accepts exactly
+  this layout and nothing looser. RSA keys below :data:`MIN_RSA_BITS` (1024) are refused: ICAO 9303 sets
+  no minimum for AA, 1024-bit keys are what older passports carry, and anything shorter is factorable.
 
 The terminal side, :func:`verify_active_authentication`, raises only
 :class:`~netid.errors.ActiveAuthenticationError` for a bad signature or an unusable key.
@@ -37,6 +41,8 @@ Rng = Callable[[int], bytes]
 AAPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 CHALLENGE_LENGTH = 8
+#: the smallest DG15 RSA modulus accepted for active authentication (older passports use 1024 bits)
+MIN_RSA_BITS = 1024
 
 #: DG14 ActiveAuthenticationInfo signature algorithm OID → hash
 ECDSA_HASHES: dict[str, hashes.HashAlgorithm] = {
@@ -55,6 +61,11 @@ def _digest(algorithm: hashes.HashAlgorithm, data: bytes) -> bytes:
     h = hashes.Hash(algorithm)
     h.update(data)
     return h.finalize()
+
+
+def _representative_length(modulus_bits: int) -> int:
+    """Bytes of the ISO/IEC 9796-2 representative F: the most whole bytes below the modulus."""
+    return modulus_bits // 8
 
 
 def _trailer(algorithm: hashes.HashAlgorithm) -> bytes:
@@ -90,7 +101,7 @@ def sign_challenge(
     algorithm = hash_algorithm or hashes.SHA1()  # noqa: S303 - ICAO 9303 RSA AA is mostly SHA-1
     trailer = _trailer(algorithm)
     k = (private_key.key_size + 7) // 8
-    m1_len = k - 1 - algorithm.digest_size - len(trailer)
+    m1_len = _representative_length(private_key.key_size) - 1 - algorithm.digest_size - len(trailer)
     if m1_len < 1:
         raise UsageError("RSA key too small for ISO/IEC 9796-2 with this hash")
     m1 = rng(m1_len)
@@ -131,6 +142,10 @@ def verify_active_authentication(
             raise ActiveAuthenticationError("active authentication signature is invalid") from None
         return
     if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise ActiveAuthenticationError(
+                f"DG15 RSA key has {key.key_size} bits; at least {MIN_RSA_BITS} needed"
+            )
         _verify_iso9796_2(key, challenge, signature, hash_algorithm)
         return
     raise ActiveAuthenticationError("DG15 key type is not supported for active authentication")
@@ -157,14 +172,13 @@ def _verify_iso9796_2(
         raise ActiveAuthenticationError("ISO/IEC 9796-2 trailer is missing or names an unsupported hash")
     if pinned is not None and pinned.name != algorithm.name:
         raise ActiveAuthenticationError("signature hash differs from the expected one")
-    # header 6A: partial recovery, no padding; leading zero bytes of F are allowed only below the header
-    body = f.lstrip(b"\x00")
-    if not body or body[0] != 0x6A:
-        raise ActiveAuthenticationError("ISO/IEC 9796-2 header is not 6A (partial message recovery)")
-    end = len(body) - trailer_len
-    start_hash = end - algorithm.digest_size
-    if start_hash < 1:
-        raise ActiveAuthenticationError("ISO/IEC 9796-2 block too short")
-    m1 = body[1:start_hash]
-    if not hmac.compare_digest(_digest(algorithm, m1 + challenge), body[start_hash:end]):
+    # exactly: leading zero bytes up to the representative's length, header 6A (partial recovery, no
+    # padding), M1 filling the rest, the hash, the trailer
+    f_len = _representative_length(key.key_size)
+    m1_len = f_len - 1 - algorithm.digest_size - trailer_len
+    zeros, body = f[: k - f_len], f[k - f_len :]
+    if any(zeros) or body[0] != 0x6A or m1_len < 1:
+        raise ActiveAuthenticationError("ISO/IEC 9796-2 representative is not 6A || M1 || hash || trailer")
+    m1 = body[1 : 1 + m1_len]
+    if not hmac.compare_digest(_digest(algorithm, m1 + challenge), body[1 + m1_len : f_len - trailer_len]):
         raise ActiveAuthenticationError("active authentication signature is invalid")

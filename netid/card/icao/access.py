@@ -29,13 +29,19 @@ def icao_check_digit(field: str) -> str:
 _DATE = re.compile(r"^[0-9]{6}$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class MrzAccessKey:
-    """Access from the MRZ: document number, birth date and expiry date as printed (YYMMDD)."""
+    """Access from the MRZ: document number, birth date and expiry date as printed (YYMMDD).
+
+    ``repr`` shows only the first two characters of the document number: the rest is the access secret.
+    """
 
     document_number: str
     date_of_birth: str
     date_of_expiry: str
+
+    def __repr__(self) -> str:
+        return f"MrzAccessKey(document_number={self.document_number[:2] + '***'!r})"
 
     def __post_init__(self) -> None:
         if not self.document_number or not re.fullmatch(r"[0-9A-Z<]+", self.document_number):
@@ -65,11 +71,14 @@ class MrzAccessKey:
         return self.mrz_information.encode("ascii")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class CanAccessKey:
-    """Access from the card access number printed on the card (PACE only)."""
+    """Access from the card access number printed on the card (PACE only). ``repr`` masks the CAN."""
 
     can: str
+
+    def __repr__(self) -> str:
+        return "CanAccessKey(can='******')"
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[0-9]{6}", self.can):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from netid.card.apdu import CommandAPDU, ResponseAPDU
 from netid.card.icao.kdf import KdfCounter, bac_keys, kdf
@@ -30,12 +30,14 @@ SW_CONDITIONS = 0x6985
 
 @dataclass(frozen=True, slots=True)
 class AccessResult:
-    """What a successful BAC or PACE run leaves: the session keys and the SM object for them."""
+    """What a successful BAC or PACE run leaves: the session keys and the SM object for them.
+
+    ``repr`` leaves out the keys and the session (DESIGN §7.4: no secrets in logs)."""
 
     protocol: str
-    ks_enc: bytes
-    ks_mac: bytes
-    sm: SecureMessaging
+    ks_enc: bytes = field(repr=False)
+    ks_mac: bytes = field(repr=False)
+    sm: SecureMessaging = field(repr=False)
 
 
 def _session_from_seed(seed: bytes, rnd_ic: bytes, rnd_ifd: bytes) -> tuple[bytes, bytes, bytes]:

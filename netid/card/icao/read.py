@@ -6,14 +6,19 @@ Everything here that is protocol logic lives in the sans-I/O modules (:mod:`.bac
 
 1. read EF.CardAccess in plain (absent → the chip offers BAC only);
 2. run PACE when offered (the most preferred supported parameter set) else BAC;
-3. select the eMRTD application, read EF.COM, then the requested files it lists (EF.SOD always);
+3. select the eMRTD application, read EF.COM, then the requested files it lists (EF.SOD, DG14 and DG15
+   always when requested: EF.COM is unsigned);
 4. run active authentication when a challenge is given and DG15 was read.
 
 **Extended length.** When ``prefer_extended`` is set, the ISO 7816-4 card-capabilities byte in the
 historical bytes of the ATS decides if it is present; otherwise the first READ BINARY (of EF.CardAccess,
 before any secure messaging exists that a refused APDU could desynchronise) is sent in extended form as a
-probe, and a ``6700``/``6D00``/``6E00``/``6881`` refusal makes the driver repeat it short and stay with
-short APDUs. The probe therefore costs nothing on chips that accept it and one APDU on those that do not.
+probe. Only an answer with data (``9000``, or ``6282`` with data) shows that extended length works; on any
+other status the driver stays with short APDUs, repeating the read short after a
+``6700``/``6D00``/``6E00``/``6881`` refusal. ``6A82`` in particular proves nothing: a BAC-only chip without
+EF.CardAccess may look the file up before it checks Lc/Le, and then refuse the first extended READ under
+secure messaging with ``6700``; such a chip gets extended APDUs only when its ATS announces them. The
+probe therefore costs nothing on chips that accept it and one APDU on those that refuse it.
 
 **File reading.** Each file's first chunk is read with a short-file-identifier READ BINARY (which also
 selects the file); the TLV header at its start gives the full length, and the rest is read in chunks: the
@@ -77,9 +82,20 @@ class ReadProgress:
     total: int
 
 
-@dataclass(frozen=True)
+def _file_sizes(files: Mapping[int, bytes]) -> str:
+    return (
+        "{"
+        + ", ".join(f"{FILE_NAMES.get(fid, f'{fid:04X}')}: {len(data)}" for fid, data in files.items())
+        + "}"
+    )
+
+
+@dataclass(frozen=True, repr=False)
 class CardReadout:
-    """Everything read from one chip. ``files`` maps file ids to exact bytes (EF.CardAccess included)."""
+    """Everything read from one chip. ``files`` maps file ids to exact bytes (EF.CardAccess included).
+
+    ``repr`` shows file names and sizes only, never their contents (DG11 holds the personal number).
+    """
 
     files: Mapping[int, bytes]
     access_protocol: Literal["PACE", "BAC"]
@@ -89,8 +105,15 @@ class CardReadout:
     aa_challenge: bytes | None
     aa_signature: bytes | None
 
+    def __repr__(self) -> str:
+        return (
+            f"CardReadout(files={_file_sizes(self.files)}, access_protocol={self.access_protocol!r}, "
+            f"pace_parameter_id={self.pace_parameter_id}, extended_length={self.extended_length}, "
+            f"apdu_count={self.apdu_count}, active_authentication={self.aa_signature is not None})"
+        )
 
-@dataclass
+
+@dataclass(repr=False)
 class _ReadState:
     """What survives a reconnect in :func:`read_document_with_retry`: completely read files."""
 
@@ -98,6 +121,12 @@ class _ReadState:
     card_access_known: bool = False
     extended: bool | None = None
     apdu_count: int = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"_ReadState(files={_file_sizes(self.files)}, card_access_known={self.card_access_known}, "
+            f"extended={self.extended}, apdu_count={self.apdu_count})"
+        )
 
 
 class _Channel:
@@ -123,13 +152,28 @@ class _Channel:
         return protocol.result
 
 
+def _historical_bytes(ats: bytes) -> bytes | None:
+    """The historical bytes of an ISO 14443-4 ATS, or of the pseudo-ATR a PC/SC reader builds from it.
+
+    PC/SC part 3: a contactless card's ATR is ``3B 8n 80 01 <n historical bytes> TCK`` (T0 announcing TD1
+    and n historical bytes, TD1 = T=0 with TD2, TD2 = T=1, then the check byte).
+    """
+    if len(ats) >= 2 and ats[0] == len(ats):  # ATS: TL counts itself
+        return ats[2 + bin(ats[1] & 0x70).count("1") :]
+    if len(ats) >= 5 and ats[0] == 0x3B and ats[1] & 0xF0 == 0x80 and ats[2:4] == b"\x80\x01":
+        n = ats[1] & 0x0F
+        tck = 0
+        for byte in ats[1:]:
+            tck ^= byte
+        if len(ats) == 4 + n + 1 and tck == 0:
+            return ats[4 : 4 + n]
+    return None
+
+
 def _ats_extended_capability(ats: bytes | None) -> bool | None:
-    """Extended Lc/Le support from the card-capabilities object (tag 7) of the ATS historical bytes."""
-    if not ats or len(ats) < 2 or ats[0] != len(ats):
-        return None
-    t0 = ats[1]
-    pos = 2 + bin(t0 & 0x70).count("1")
-    hist = ats[pos:]
+    """Extended Lc/Le support from the card-capabilities object (tag 7) of the historical bytes of the
+    ATS (or of a PC/SC contactless pseudo-ATR)."""
+    hist = _historical_bytes(ats) if ats else None
     if not hist or hist[0] not in (0x00, 0x80):
         return None
     body = hist[1:-3] if hist[0] == 0x00 else hist[1:]
@@ -209,9 +253,11 @@ class _Reader:
         command = CommandAPDU(0x00, 0xB0, 0x80 | SFI[fid], 0x00, ne=self.chunk())
         if probe:
             response = self.ch.send(command, extended=True)
-            refused = response.sw in _REFUSED_EXTENDED
-            self.extended = self.state.extended = not refused
-            if not refused:
+            # only data proves the chip took the extended APDU: an error status (6A82 above all) may come
+            # from a file lookup made before the length check, and says nothing about extended length
+            accepted = response.ok or (response.sw == 0x6282 and bool(response.data))
+            self.extended = self.state.extended = accepted
+            if accepted or response.sw not in _REFUSED_EXTENDED:
                 return self._first_data(response, command.ne or 0)
             command = CommandAPDU(0x00, 0xB0, 0x80 | SFI[fid], 0x00, ne=self.chunk())
         return self._first_data(self.ch.send(command), command.ne or 0)
@@ -307,7 +353,7 @@ def _read_once(
         with contextlib.suppress(FileNotFound):
             state.files[FID_CARD_ACCESS] = reader.read_file(FID_CARD_ACCESS, probe=state.extended is None)
         state.card_access_known = True
-        if state.extended is None:  # the probe was not sent (no card access): stay short
+        if state.extended is None:  # not reached: the probe always settles it; stay short to be safe
             state.extended = reader.extended = False
     reader.extended = bool(state.extended)
 
@@ -334,14 +380,16 @@ def _read_once(
     # 3. EF.COM, then what it lists
     if FID_COM not in state.files:
         state.files[FID_COM] = reader.read_file(FID_COM)
-    present = _com_file_ids(state.files[FID_COM]) | {FID_COM, FID_SOD}
+    # DG14 and DG15 are read whenever asked for, listed or not: EF.COM is not signed, and a clone that
+    # drops DG15 from it must not escape active authentication (the SOD, which is signed, decides)
+    present = _com_file_ids(state.files[FID_COM]) | {FID_COM, FID_SOD, FID_DG[14], FID_DG[15]}
     for fid in files:
         if fid in state.files or fid not in present:
             continue
         try:
             state.files[fid] = reader.read_file(fid)
         except FileNotFound:
-            continue  # listed but absent: passive authentication reports what is missing
+            continue  # absent: passive authentication (and inspection, for DG15) reports what is missing
 
     # 4. active authentication
     signature: bytes | None = None

@@ -50,10 +50,11 @@ def pad(data: bytes, block: int) -> bytes:
     return data + b"\x80" + b"\x00" * ((block - (len(data) + 1) % block) % block)
 
 
-def unpad(data: bytes) -> bytes:
-    """Remove method-2 padding; :class:`SmDataIncorrectError` if it is not there."""
+def unpad(data: bytes, block: int) -> bytes:
+    """Remove method-2 padding (at most ``block - 1`` zeros after ``80``); :class:`SmDataIncorrectError` if
+    it is not there."""
     stripped = data.rstrip(b"\x00")
-    if not stripped or stripped[-1] != 0x80 or len(data) - len(stripped) >= 16:
+    if not stripped or stripped[-1] != 0x80 or len(data) - len(stripped) >= block:
         raise SmDataIncorrectError("bad padding in the SM cryptogram")
     return stripped[:-1]
 
@@ -170,7 +171,7 @@ class SecureMessaging:
             plain = tdes_cbc(self._ks_enc, cryptogram, decrypt=True)
         else:
             plain = aes_cbc(self._ks_enc, self._aes_iv(), cryptogram, decrypt=True)
-        return unpad(plain)
+        return unpad(plain, self._block)
 
     def _aes_iv(self) -> bytes:
         enc = Cipher(algorithms.AES(self._ks_enc), modes.ECB()).encryptor()  # noqa: S305 - one block: IV = E(KS_enc, SSC)

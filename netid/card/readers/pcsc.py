@@ -16,7 +16,8 @@ anything else                                   :class:`~netid.errors.ReaderErro
 
 The transport also does what ISO 7816-3/-4 leave to the terminal for T=0 cards (and which some contactless
 readers imitate): ``61xx`` is followed by GET RESPONSE until the data is complete, ``6Cxx`` re-sends the
-command once with Le = xx. Nothing above APDUs happens here.
+command once with Le = xx — for plain commands only: an SM-protected command (CLA bits ``0C`` set) gets its
+response as is. Nothing above APDUs happens here.
 """
 
 from __future__ import annotations
@@ -170,6 +171,8 @@ class PcscConnection(CardConnection):
 
     @property
     def ats(self) -> bytes:
+        """The ATR; for a contactless card the reader's pseudo-ATR ``3B 8n 80 01 <historical bytes> TCK``
+        (PC/SC part 3), whose historical bytes the read driver takes the ATS's card capabilities from."""
         return self._atr
 
     @property
@@ -182,6 +185,11 @@ class PcscConnection(CardConnection):
 
     def transceive(self, command: bytes) -> bytes:
         response = self._transmit(bytes(command))
+        if command[0] & 0x0C:
+            # secure messaging: the MAC covers DO'97' (Le) and the chip's send sequence counter has moved,
+            # so re-sending with another Le or fetching with a plain GET RESPONSE would break the session;
+            # the SM layer above gets the answer as is
+            return response
         sw1, sw2 = response[-2], response[-1]
         if sw1 == 0x6C:
             try:

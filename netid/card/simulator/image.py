@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 AAPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ChipImage:
     """The contents and secrets of one eMRTD chip.
 
@@ -37,6 +37,15 @@ class ChipImage:
     historical_bytes: bytes = b"\x80\x31\x80\x65\xb0\x85\x03\x00\xef\x12\x0f\xff\x82\x90\x00"
     #: free-form notes the test kit records (never personal data)
     labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # the files hold the personal number and the MRZ; mrz_information and can are access secrets
+        files = ", ".join(f"{fid:04X}:{len(data)}B" for fid, data in sorted(self.files.items()))
+        return (
+            f"ChipImage(files=[{files}], pace={0x011C in self.files}, bac={self.bac_enabled}, "
+            f"aa={type(self.aa_private_key).__name__ if self.aa_private_key else None}, "
+            f"extended_length={self.extended_length})"
+        )
 
     def with_file(self, fid: int, content: bytes) -> ChipImage:
         """A copy with one file replaced (tampering, clones)."""
