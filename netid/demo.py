@@ -31,7 +31,12 @@ from netid.card.testkit import make_card
 from netid.credentials.jose import generate_signing_key, public_jwk
 from netid.credentials.netcert import IdentityAttributes, mint_netcert_batch
 from netid.credentials.netno import format_netno, generate_netno
-from netid.credentials.status_list import StatusList, status_list_token
+from netid.credentials.status_list import (
+    RECOMMENDED_MIN_LIST_SIZE,
+    StatusList,
+    allocate_indices,
+    status_list_token,
+)
 from netid.errors import NetIDError
 from netid.privacy import find_values, personal_value_forms
 from netid.verifier import (
@@ -63,8 +68,9 @@ class DemoIssuer:
     key: Any = dataclasses.field(default_factory=lambda: generate_signing_key("EdDSA"))
     kid: str = "demo-issuer-key-DO-NOT-TRUST"
     pairwise_key: bytes = dataclasses.field(default_factory=lambda: os.urandom(32))
-    status: StatusList = dataclasses.field(default_factory=lambda: StatusList(2, [0] * 1024))
-    next_index: int = 0
+    # a large list with random indices per credential: consecutive indices would let two RPs link a batch
+    status: StatusList = dataclasses.field(default_factory=lambda: StatusList(2, RECOMMENDED_MIN_LIST_SIZE))
+    used_indices: set[int] = dataclasses.field(default_factory=set)
 
     @property
     def jwks(self) -> dict[str, Any]:
@@ -86,8 +92,8 @@ class DemoIssuer:
             document_expiry=doc.date_of_expiry,
             chip_auth=verified.chip_auth,
         )
-        indices = list(range(self.next_index, self.next_index + len(holder_jwks)))
-        self.next_index += len(holder_jwks)
+        indices = allocate_indices(len(self.status), self.used_indices, len(holder_jwks), secrets.token_bytes)
+        self.used_indices.update(indices)
         return mint_netcert_batch(
             attrs,
             issuer=ISSUER,
@@ -208,45 +214,49 @@ def run_demo(console: Console, *, out_dir: str = "demo-out", seed: int = 7) -> d
         replay_cache=InMemoryReplayCache(lambda: now),
         clock=lambda: now,
     )
-    transcript: list[str] = [rp_certificate]
     typed_name = verified.document.full_name  # what the customer typed into the shop's form
     questions = [
         (
             "over 18, and is the typed name real?",
             Query(purpose="age check", age_over=18, name_equals=typed_name),
         ),
-        ("a wrong name", Query(purpose="age check", name_equals=typed_name + "某")),
+        ("someone else's name", Query(purpose="age check", name_equals="李四")),
         ("sign in (pairwise subject)", Query(purpose="account sign-in", want_subject=True, age_over=18)),
     ]
     results: list[Answers] = []
     requests: list[PresentationRequest] = []
+    exchanges: list[tuple[Query, list[str]]] = []  # what the shop saw, per question
     for title, query in questions:
         console.print(f"\n[bold]{SHOP} asks:[/] {title}")
         request = build_request(
             query, rp_key=rp_key, rp_certificate=rp_certificate, response_uri=SHOP_RESPONSE_URI, now=now
         )
         requests.append(request)
+        transcript: list[str] = []
         results.append(_ask(console, wallet, verifier, request, now=now, transcript=transcript))
+        exchanges.append((query, transcript))
 
     console.rule("4. What the app received")
     status_token = issuer.status_token(STATUS_URI)
-    transcript.append(status_token)
-    # the typed name is the one value the shop supplied itself; everything else must be absent
-    personal = {k: v for k, v in _personal_values(verified).items() if v != typed_name}
-    leaks = find_values(transcript, personal)
+    personal = _personal_values(verified)
+    # per exchange: the only personal value allowed is one the shop supplied itself to compare
+    leaks = set(find_values([rp_certificate, status_token], personal))
+    for query, seen in exchanges:
+        supplied = {query.name_equals, query.id_number_equals} - {None}
+        leaks |= set(find_values(seen, {k: v for k, v in personal.items() if v not in supplied}))
     if leaks:
-        raise NetIDError(f"privacy check failed: {', '.join(leaks)} reached the app")
+        raise NetIDError(f"privacy check failed: {', '.join(sorted(leaks))} reached the app")
     console.print(
         f"  decoded and scanned every request, presentation, status list and answer the app saw for "
-        f"{len(personal)} forms of the personal number and birth date: [bold green]none found[/]"
+        f"{len(personal)} forms of the personal number, birth date and name: [bold green]none found[/]"
     )
-    console.print("  (the name appears only as the value the shop itself typed and asked to compare)")
+    console.print("  (the name appears only in the exchange where the shop typed it and asked to compare)")
 
     files = {
         "rp-certificate.jwt": rp_certificate,
         "request.jwt": requests[0].request_object,
         "request-uri.txt": requests[0].to_uri(),
-        "presentation.json": transcript[2],
+        "presentation.json": exchanges[0][1][1],
         "issuer-jwks.json": json.dumps(issuer.jwks, indent=2),
         "status-list.jwt": status_token,
         "answers.json": json.dumps(
@@ -266,4 +276,4 @@ def run_demo(console: Console, *, out_dir: str = "demo-out", seed: int = 7) -> d
     for name, content in files.items():
         (out / name).write_text(content + "\n", encoding="utf-8")
     console.print(f"  wrote {', '.join(files)} to {out}/")
-    return {"answers": results, "out": out, "leaks": leaks, "netno": netno}
+    return {"answers": results, "out": out, "leaks": sorted(leaks), "netno": netno}

@@ -147,6 +147,7 @@ VERIFICATION_CODES: tuple[str, ...] = (
     "claim_conflict",  # a disclosed claim name already exists in the object it is inserted into
     # --- netcert / OpenID4VP / DCQL (netid.verifier) ---
     "vct",  # the credential type ('vct') is not the expected one
+    "claim_missing",  # a claim the netcert profile requires ('iat', 'exp', the status reference) is absent
     "nonce_reused",  # the nonce (or presentation) was already used: replay
     "status_revoked",  # the token status list marks the credential invalid or suspended
     "status_unavailable",  # the status list could not be obtained or verified

@@ -40,6 +40,7 @@ from netid.errors import ParseError, UsageError, VerificationError
 __all__ = [
     "ALLOWED_ALGORITHMS",
     "JWS",
+    "PRIVATE_JWK_MEMBERS",
     "PublicKey",
     "SigningKey",
     "VerifyingKey",
@@ -55,12 +56,33 @@ __all__ = [
     "load_public_jwk",
     "public_jwk",
     "sign_jws",
+    "typ_matches",
     "verify_jws_signature",
     "verifying_key",
 ]
 
 #: The JWS algorithms NetID signs and accepts. Order is preference order.
 ALLOWED_ALGORITHMS: Final[tuple[str, ...]] = ("EdDSA", "ES256")
+
+#: JWK members that carry private key material (RFC 7518 §6.2.2 EC/OKP ``d``, §6.3.2 RSA, §6.4 ``k``).
+#: A JWK with any of them is never accepted where a public key is expected.
+PRIVATE_JWK_MEMBERS: Final[frozenset[str]] = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+def typ_matches(typ: object, expected: str) -> bool:
+    """Whether a JOSE ``typ`` header names the media type ``expected`` (e.g. ``"dc+sd-jwt"``).
+
+    RFC 7515 §4.1.9: media types compare case-insensitively and the ``application/`` prefix may be
+    omitted, so ``"application/KB+JWT"`` matches ``"kb+jwt"``. Anything but a string never matches. The
+    one ``typ`` comparison every NetID token check uses.
+    """
+    if type(typ) is not str:
+        return False
+    t = typ.lower()
+    if t.startswith("application/"):
+        t = t[12:]
+    return t == expected.lower()
+
 
 #: A private key NetID can sign with.
 SigningKey: TypeAlias = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -275,7 +297,7 @@ def load_public_jwk(jwk: Mapping[str, Any]) -> VerifyingKey:
     y = jwk.get("y", "")
     if not isinstance(y, str):
         raise ParseError("JWK", "member 'y' not a string")
-    if "d" in jwk:
+    if not PRIVATE_JWK_MEMBERS.isdisjoint(jwk):
         raise ParseError("JWK", "contains a private key")
     cache_key = (kty, crv, x, y)
     cached = _jwk_cache.get(cache_key)

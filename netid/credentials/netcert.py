@@ -24,6 +24,9 @@ Rules this module fixes (each one is a privacy invariant of DESIGN §7):
 * **Subjects.** An anonymous netcert carries no subject at all. An RP-scoped netcert carries the
   pairwise ``sub`` for exactly one sector plus that ``sector`` (both always visible, never disclosable
   separately) so a verifier can refuse a subject minted for another sector.
+* **Nothing always visible is person-specific** beyond what a batch needs per credential (``cnf``, the
+  random status index, the pairwise ``sub``): ``assurance`` carries only ``chip_auth``;
+  ``IdentityAttributes.enrollment_factors`` is the issuer's record and never enters a credential.
 * The global ``netno`` is included (selectively disclosable) only in RP-scoped batches minted with
   ``include_netno=True`` for RPs authorised for real-name registration.
 """
@@ -35,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from netid.credentials.jose import SigningKey, jwk_thumbprint
+from netid.credentials.jose import PRIVATE_JWK_MEMBERS, SigningKey, jwk_thumbprint
 from netid.credentials.netno import is_valid_netno, pairwise_subject
 from netid.credentials.sdjwt.issue import SD, issue_sd_jwt
 from netid.credentials.status_list import status_claim
@@ -179,7 +182,9 @@ def mint_netcert_batch(
     """Mint ``count`` single-use netcerts (issuer-signed SD-JWTs without key binding).
 
     ``holder_jwks[i]`` (a public JWK, distinct per credential) becomes credential *i*'s ``cnf.jwk`` and
-    ``status_indices[i]`` its status-list index. ``kind="rp"`` needs ``sector``, ``netno`` and
+    ``status_indices[i]`` its status-list index — draw them with
+    :func:`netid.credentials.status_list.allocate_indices` (uniformly random from a large list; never
+    consecutive, which would link a batch's presentations). ``kind="rp"`` needs ``sector``, ``netno`` and
     ``pairwise_key`` (the pairwise subject is derived here; the netno itself is included only with
     ``include_netno=True``); ``kind="anonymous"`` must not name a sector or include the netno.
     ``rng`` supplies the salts (``secrets.token_bytes`` in production, a seeded source in tests).
@@ -192,7 +197,7 @@ def mint_netcert_batch(
     thumbprints = {jwk_thumbprint(dict(j)) for j in holder_jwks}
     if len(thumbprints) != count:
         raise UsageError("each credential needs its own holder key (a shared cnf.jwk links presentations)")
-    if any(k in j for j in holder_jwks for k in ("d", "p", "q", "k")):
+    if any(not PRIVATE_JWK_MEMBERS.isdisjoint(j) for j in holder_jwks):
         raise UsageError("holder_jwks must be public keys")
     if len(set(status_indices)) != count or any(i < 0 for i in status_indices):
         raise UsageError("status_indices must be distinct non-negative integers")
@@ -213,7 +218,10 @@ def mint_netcert_batch(
         raise UsageError("kind must be 'anonymous' or 'rp'")
 
     iat, exp = policy.window(now)
-    assurance = {"chip_auth": attrs.chip_auth, "factors": list(attrs.enrollment_factors)}
+    # Only the chip-authentication class (3 values) is always visible: the verifier needs nothing else for
+    # the assurance level. Enrollment factors stay with the issuer: a list of them would partition
+    # holders by enrollment path, an always-visible handle shared across every RP (protocol.md §3).
+    assurance = {"chip_auth": attrs.chip_auth}
     out: list[str] = []
     for holder_jwk, status_idx in zip(holder_jwks, status_indices, strict=True):
         claims: dict[str, Any] = {

@@ -14,7 +14,7 @@ gigabytes (a zip bomb). Pure functions: the clock is a parameter.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Final
 
 from netid.credentials._b64 import b64url_decode, b64url_encode
@@ -25,16 +25,19 @@ from netid.credentials.jose import (
     VerifyingKey,
     decode_jws_unverified,
     sign_jws,
+    typ_matches,
     verifying_key,
 )
 from netid.errors import ParseError, UsageError, VerificationError
 
 __all__ = [
+    "DEFAULT_MAX_TOKEN_AGE",
     "INVALID",
     "STATUS_LIST_TYP",
     "SUSPENDED",
     "VALID",
     "StatusList",
+    "allocate_indices",
     "parse_status_list_token",
     "status_claim",
     "status_list_token",
@@ -51,6 +54,13 @@ STATUS_LIST_TYP: Final = "statuslist+jwt"
 _BITS: Final = (1, 2, 4, 8)
 #: Default ceiling on entries a decoder accepts (2^24 = 16.7 M entries; 2 MiB at 1 bit each).
 DEFAULT_MAX_SIZE: Final = 2**24
+#: Recommended minimum number of entries in a list that batch indices are drawn from (protocol.md §3).
+RECOMMENDED_MIN_LIST_SIZE: Final = 2**16
+#: :func:`allocate_indices` refuses once more than this share of a list would be in use.
+MAX_FILL: Final = 0.5
+#: Default maximum age of a Status List Token (``now − iat``) a verifier accepts: one day. Issuers
+#: SHOULD re-sign their lists well within this (the demo issuer signs on every fetch).
+DEFAULT_MAX_TOKEN_AGE: Final = 86_400
 
 
 class StatusList:
@@ -158,6 +168,39 @@ class StatusList:
         return cls.from_bytes(bits, data)
 
 
+def allocate_indices(size: int, used: Collection[int], count: int, rng: Callable[[int], bytes]) -> list[int]:
+    """``count`` distinct status indices drawn uniformly at random from ``range(size)`` minus ``used``.
+
+    Batch credentials MUST NOT get consecutive indices (protocol.md §3): two RPs that see ``idx`` 4711
+    and 4712 with the same day-aligned ``iat`` would link one person. Rejection sampling over
+    ``rng(4)`` (32-bit draws, reduced without modulo bias), so the result is uniform over the free
+    indices and deterministic for a seeded ``rng``. Pure: the caller records the result in ``used``.
+
+    Raises :class:`UsageError` if ``size``/``count`` are not sensible, or if the allocation would leave
+    more than half of the list (:data:`MAX_FILL`) in use — a fuller list makes the remaining indices
+    guessable from one another and rejection sampling slow; start a new list instead.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= 2**32:
+        raise UsageError("size must be an integer in 1..2^32")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise UsageError("count must be a non-negative integer")
+    if len(used) + count > size * MAX_FILL:
+        raise UsageError("status list is too full for this batch: start a new list")
+    limit = (2**32 // size) * size  # accept draws below a multiple of size: no modulo bias
+    out: list[int] = []
+    taken: set[int] = set()
+    while len(out) < count:
+        r = int.from_bytes(rng(4), "big")
+        if r >= limit:
+            continue
+        idx = r % size
+        if idx in used or idx in taken:
+            continue
+        taken.add(idx)
+        out.append(idx)
+    return out
+
+
 def status_claim(uri: str, idx: int) -> dict[str, Any]:
     """The credential's ``status`` claim value pointing at entry ``idx`` of the list at ``uri``."""
     if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
@@ -197,19 +240,26 @@ def parse_status_list_token(
     expected_sub: str,
     leeway: int = 60,
     max_size: int = DEFAULT_MAX_SIZE,
+    max_age: int = DEFAULT_MAX_TOKEN_AGE,
 ) -> StatusList:
     """Verify a Status List Token and return its list.
 
     Any failure — malformed, wrong ``typ``, disallowed ``alg``, bad signature, ``sub`` not the URI the
-    credential named, expired, oversized list — raises ``VerificationError("status_unavailable")``: the
-    verifier cannot learn the status, and must not treat the credential as valid.
+    credential named, expired, **older than** ``max_age`` seconds (``iat < now − max_age``), oversized
+    list — raises ``VerificationError("status_unavailable")``: the verifier cannot learn the status, and
+    must not treat the credential as valid.
+
+    The age bound applies whether or not the token has an ``exp``: a validly signed token stays valid
+    forever as a *signature*, so without it anyone on the fetch path (CDN, proxy, DNS) could replay a
+    list from before a revocation. ``exp``, when present, bounds the token further.
     """
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
+        raise UsageError("max_age must be a positive number of seconds")
     try:
         header, payload, signing_input, signature = decode_jws_unverified(token)
     except ParseError as exc:
         raise _unavailable(f"status list token is malformed: {exc}") from exc
-    typ = header.get("typ")
-    if not isinstance(typ, str) or typ.lower().removeprefix("application/") != STATUS_LIST_TYP:
+    if not typ_matches(header.get("typ"), STATUS_LIST_TYP):
         raise _unavailable("status list token has the wrong typ")
     alg = header.get("alg")
     if alg not in ALLOWED_ALGORITHMS or "crit" in header:
@@ -225,6 +275,8 @@ def parse_status_list_token(
     iat = payload.get("iat")
     if isinstance(iat, bool) or not isinstance(iat, int | float) or iat > now + leeway:
         raise _unavailable("status list token has no valid iat")
+    if iat < now - max_age:
+        raise _unavailable("status list token is too old")
     exp = payload.get("exp")
     if exp is not None and (isinstance(exp, bool) or not isinstance(exp, int | float) or now >= exp + leeway):
         raise _unavailable("status list token has expired")

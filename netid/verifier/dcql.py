@@ -26,6 +26,7 @@ down to the empty one) together with the required claims; the wallet uses the fi
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import re
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,8 @@ __all__ = [
     "build_dcql",
     "parse_dcql",
     "scope_allows",
+    "strict_equal",
+    "strict_in",
 ]
 
 CREDENTIAL_QUERY_ID: Final = "netcert"
@@ -51,6 +54,27 @@ _REGION_CODE_RE: Final = re.compile(r"[0-9]{2}(?:[0-9]{2}){0,2}")
 _AGE_RE: Final = re.compile(r"age_over_([1-9][0-9]?|1[0-4][0-9])")
 _MAX_VALUE_LEN: Final = 256
 _MAX_REGION_CODES: Final = 64
+
+
+def strict_equal(a: Any, b: Any) -> bool:
+    """Strict JSON equality: same type (``True`` never equals ``1``), strings compared in constant time."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is str:
+        return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+    return bool(a == b)
+
+
+def strict_in(value: Any, wanted: Sequence[Any]) -> bool:
+    """Whether ``value`` :func:`strict_equal` s one of ``wanted``.
+
+    Every candidate is compared (no early exit), so timing does not reveal which one matched. The one
+    comparison the wallet (what to disclose) and the verifier (what is proven) share.
+    """
+    hit = False
+    for want in wanted:
+        hit |= strict_equal(value, want)
+    return hit
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from netid.credentials.jose import SigningKey, decode_jws_unverified, sign_jws
+from netid.credentials.jose import SigningKey, decode_jws_unverified, sign_jws, typ_matches
 from netid.credentials.jose import b64url_encode as _b64
 from netid.errors import ParseError, UsageError, VerificationError
 from netid.verifier.answers import Answers, AuthMode
@@ -52,6 +52,7 @@ from netid.verifier.request import (
     Query,
     RpCertificate,
     _rp_certificate_unverified,
+    is_random_token,
     netid_params_from_claims,
     open_rp_signed_object,
     rp_terms_for_query,
@@ -146,7 +147,7 @@ class CounterRequest:
         token = data["request_object"]
         header, claims, _, _ = decode_jws_unverified(token)
         cert_token = header.get("jwt")
-        if header.get("typ") != COUNTER_REQUEST_TYP or not isinstance(cert_token, str):
+        if not typ_matches(header.get("typ"), COUNTER_REQUEST_TYP) or not isinstance(cert_token, str):
             raise UsageError("not a counter request")
         try:
             return _counter_request_from_claims(token, claims, _rp_certificate_unverified(cert_token))
@@ -165,6 +166,8 @@ def _counter_request_from_claims(
     iat, exp = claims.get("iat"), claims.get("exp")
     if type(iat) is not int or type(exp) is not int:
         raise ParseError("counter request", "iat/exp missing")
+    if not is_random_token(claims.get("jti")):
+        raise ParseError("counter request", "jti must be base64url of at least 22 characters")
     return CounterRequest(
         request_object=token,
         client_id=client_id,
@@ -356,8 +359,9 @@ class CounterVerifier:
             counter_request.nonce.encode("ascii"), kb_signing_input.encode("ascii"), hashlib.sha256
         ).hexdigest()
         kb_iat = (verified.kb_payload or {}).get("iat", now)
-        # Kept until the presentation is outside the window anyway (+1: the window is inclusive).
-        expires_at = math.ceil(kb_iat) + self._window + 1
+        # The window accepts while now <= iat + window (inclusive); the replay cache's expiry is inclusive
+        # too, so the key is remembered through exactly the last second the window would accept it.
+        expires_at = math.ceil(kb_iat) + self._window
         if not self._replay.consume(f"counter\x00{counter_request.client_id}\x00{key}", expires_at):
             raise VerificationError("nonce_reused", "this dynamic QR was already accepted")
         return answers

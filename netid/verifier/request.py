@@ -20,6 +20,7 @@ code; :mod:`netid.wallet.present` turns those into refusals).
 
 from __future__ import annotations
 
+import re
 import secrets
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from netid.credentials.jose import (
+    PRIVATE_JWK_MEMBERS,
     SigningKey,
     VerifyingKey,
     check_algorithm,
@@ -35,9 +37,11 @@ from netid.credentials.jose import (
     load_public_jwk,
     public_jwk,
     sign_jws,
+    typ_matches,
     verify_jws_signature,
 )
 from netid.credentials.jose import b64url_encode as _b64
+from netid.credentials.status_list import status_claim
 from netid.errors import NetIDError, ParseError, UsageError, VerificationError
 from netid.verifier.answers import MODES, AuthMode
 from netid.verifier.dcql import (
@@ -104,6 +108,8 @@ class RpCertificate:
     iat: int
     exp: int
     token: str = field(repr=False)
+    #: ``(uri, idx)`` of the certificate's Token Status List entry, if the issuer gave it one (§4)
+    status: tuple[str, int] | None = None
 
     @property
     def client_id(self) -> str:
@@ -128,15 +134,20 @@ def issue_rp_certificate(
     request_jwk: Mapping[str, Any],
     now: int,
     validity: int = 365 * 86_400,
+    status: tuple[str, int] | None = None,
 ) -> str:
-    """Sign an RP access certificate (the issuer's RP registry calls this)."""
+    """Sign an RP access certificate (the issuer's RP registry calls this).
+
+    ``status = (uri, idx)`` adds a ``status`` claim (Token Status List entry) so wallets can refuse a
+    revoked RP before its certificate expires (protocol.md §4).
+    """
     if not rp_id or not name or not sector or not purposes or not response_uris:
         raise UsageError("rp_id, name, sector, purposes and response_uris are required")
     for scope in allowed_predicates:
         base = "age_over" if scope.startswith("age_over_") and scope[9:].isdigit() else scope
         if base not in KNOWN_SCOPES:
             raise UsageError(f"unknown predicate scope {scope!r}")
-    if "d" in request_jwk:
+    if not PRIVATE_JWK_MEMBERS.isdisjoint(request_jwk):
         raise UsageError("request_jwk must be a public key")
     load_public_jwk(request_jwk)  # refuses unsupported keys now rather than at every wallet
     claims = {
@@ -151,7 +162,23 @@ def issue_rp_certificate(
         "iat": now,
         "exp": now + validity,
     }
+    if status is not None:
+        claims["status"] = status_claim(*status)
     return sign_jws(claims, issuer_key, typ=RP_CERT_TYP, kid=kid)
+
+
+def _status_ref(payload: Mapping[str, Any]) -> tuple[str, int] | None:
+    """The ``status.status_list`` reference of a token payload; ``None`` if absent; ``ValueError`` if
+    present but malformed."""
+    if "status" not in payload:
+        return None
+    status = payload["status"]
+    ref = status.get("status_list") if type(status) is dict else None
+    uri = ref.get("uri") if type(ref) is dict else None
+    idx = ref.get("idx") if type(ref) is dict else None
+    if type(uri) is not str or not uri or type(idx) is not int or idx < 0:
+        raise ValueError("malformed status reference")
+    return uri, idx
 
 
 def _str_list(payload: Mapping[str, Any], name: str) -> tuple[str, ...]:
@@ -175,7 +202,7 @@ def parse_rp_certificate(
     except ParseError as exc:
         raise VerificationError("rp_certificate", "RP certificate is not a JWS") from exc
     alg = check_algorithm(header.get("alg"))
-    if header.get("typ") != RP_CERT_TYP or "crit" in header:
+    if not typ_matches(header.get("typ"), RP_CERT_TYP) or "crit" in header:
         # NetID defines no critical header parameters; an unknown one must not be ignored (RFC 7515)
         raise VerificationError("rp_certificate", "wrong typ for an RP certificate")
     try:
@@ -207,6 +234,10 @@ def parse_rp_certificate(
         load_public_jwk(jwk)
     except ParseError as exc:
         raise VerificationError("rp_certificate", "cnf.jwk is not a usable key") from exc
+    try:
+        status = _status_ref(payload)
+    except ValueError as exc:
+        raise VerificationError("rp_certificate", "RP certificate has a malformed status claim") from exc
     return RpCertificate(
         rp_id=strings["sub"],
         name=strings["name"],
@@ -219,6 +250,7 @@ def parse_rp_certificate(
         iat=iat,
         exp=exp,
         token=token,
+        status=status,
     )
 
 
@@ -228,7 +260,7 @@ def _rp_certificate_unverified(token: str) -> RpCertificate:
         header, payload, _, _ = decode_jws_unverified(token)
     except ParseError as exc:
         raise UsageError("rp_certificate is not a JWS") from exc
-    if header.get("typ") != RP_CERT_TYP:
+    if not typ_matches(header.get("typ"), RP_CERT_TYP):
         raise UsageError("rp_certificate is not an RP certificate")
     try:
         return RpCertificate(
@@ -243,8 +275,9 @@ def _rp_certificate_unverified(token: str) -> RpCertificate:
             iat=payload["iat"],
             exp=payload["exp"],
             token=token,
+            status=_status_ref(payload),
         )
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise UsageError("rp_certificate lacks required claims") from exc
 
 
@@ -417,11 +450,31 @@ def netid_params_from_claims(claims: Mapping[str, Any]) -> tuple[str, AuthMode |
     return purpose, min_mode
 
 
+_B64URL_RE: Final = re.compile(r"[A-Za-z0-9_-]+")
+#: 22 base64url characters carry 132 bits, the fewest that can hold the 128 random bits §5 requires
+MIN_RANDOM_TOKEN_CHARS: Final = 22
+MAX_RANDOM_TOKEN_CHARS: Final = 256
+
+
+def is_random_token(value: object) -> bool:
+    """Whether ``value`` has the shape §5 requires of ``nonce`` and ``state`` (and a counter ``jti``):
+    base64url (no padding) of 22-256 characters. Shape only: entropy cannot be checked, so an RP that
+    supplies its own values must draw at least 128 bits from a CSPRNG."""
+    return (
+        type(value) is str
+        and MIN_RANDOM_TOKEN_CHARS <= len(value) <= MAX_RANDOM_TOKEN_CHARS
+        and _B64URL_RE.fullmatch(value) is not None
+    )
+
+
 def _request_from_claims(token: str, claims: Mapping[str, Any], cert: RpCertificate) -> PresentationRequest:
     purpose, min_mode = netid_params_from_claims(claims)
     for name in ("client_id", "nonce", "state", "response_uri"):
         if not isinstance(claims.get(name), str) or not claims[name]:
             raise ParseError("request object", f"'{name}' missing")
+    for name in ("nonce", "state"):
+        if not is_random_token(claims[name]):
+            raise ParseError("request object", f"'{name}' must be base64url of at least 22 characters")
     iat, exp = claims.get("iat"), claims.get("exp")
     if not isinstance(iat, int) or not isinstance(exp, int):
         raise ParseError("request object", "iat/exp missing")
@@ -494,8 +547,11 @@ def build_request(
         raise UsageError("response_uri is not registered in the RP certificate")
     nonce = nonce if nonce is not None else _b64(rng(16))
     state = state if state is not None else _b64(rng(16))
-    if len(nonce) < 16:
-        raise UsageError("nonce must have at least 16 characters of entropy")
+    if not is_random_token(nonce) or not is_random_token(state):
+        raise UsageError(
+            f"nonce and state must be base64url of {MIN_RANDOM_TOKEN_CHARS}-{MAX_RANDOM_TOKEN_CHARS} "
+            "characters (>= 128 random bits; protocol.md §5)"
+        )
     claims: dict[str, Any] = {
         "aud": REQUEST_AUD,
         "iat": now,
@@ -586,7 +642,7 @@ def open_rp_signed_object(
     except ParseError as exc:
         raise VerificationError("request", "request object is not a JWS") from exc
     alg = check_algorithm(header.get("alg"))
-    if header.get("typ") != typ:
+    if not typ_matches(header.get("typ"), typ):
         raise VerificationError("request", "request object has the wrong typ")
     if "crit" in header:
         raise VerificationError("request", "request object has critical header parameters")

@@ -6,9 +6,22 @@ The verifier asks :meth:`StatusListSource.status` for ``(uri, idx)`` taken from 
 the decoded list until the earliest of: its own ``ttl``, the token's ``exp`` and the token's ``ttl``
 claim. Verifying thousands of presentations per second therefore costs one bit lookup each.
 
-A fetch or verification failure is ``status_unavailable`` — the verifier fails closed. A previously
-verified list may be served for up to ``max_stale`` seconds past its cache expiry while the issuer is
-unreachable (default 0: never), bounded by the token's own ``exp``.
+A fetch or verification failure is ``status_unavailable`` — the verifier fails closed.
+
+Freshness and rollback (``specs/protocol.md`` §7 step 5):
+
+* a token older than ``max_token_age`` (``iat < now − max_token_age``, default one day) is refused,
+  whether or not it has an ``exp`` (:func:`~netid.credentials.status_list.parse_status_list_token`);
+* the highest ``iat`` accepted per URI is remembered, and a token with a *lower* ``iat`` is refused
+  (``status_unavailable``): an attacker on the fetch path cannot roll the verifier back to a list from
+  before a revocation it has already seen;
+* a cached list is never served at or past the token's ``exp`` (integer or fractional) nor past
+  ``iat + max_token_age``.
+
+A previously verified list may be served for up to ``max_stale`` seconds past its cache expiry while the
+issuer is unreachable (default 0: never), still bounded by ``exp`` and ``iat + max_token_age``. While
+serving stale, a failed refresh is retried at most every ``retry_interval`` seconds, so an unreachable
+issuer is not hammered with one fetch per verification.
 """
 
 from __future__ import annotations
@@ -18,8 +31,8 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from netid.credentials.jose import decode_jws_unverified
-from netid.credentials.status_list import StatusList, parse_status_list_token
-from netid.errors import NetIDError, VerificationError
+from netid.credentials.status_list import DEFAULT_MAX_TOKEN_AGE, StatusList, parse_status_list_token
+from netid.errors import NetIDError, UsageError, VerificationError
 from netid.verifier.trust import IssuerTrust
 
 __all__ = ["CachedStatusLists", "StatusListSource"]
@@ -40,12 +53,26 @@ class StatusListSource(Protocol):
 @dataclass(slots=True)
 class _Entry:
     lst: StatusList
-    fresh_until: int
-    hard_until: int | None  # the token's exp: never served beyond it
+    iat: int | float
+    fresh_until: int | float  # refetch from here on
+    hard_until: int | float  # never served at or beyond: min(exp, iat + max_token_age)
+    retry_at: int | float = 0  # while serving stale: no refetch attempt before this
+
+
+def _number(value: object) -> int | float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
 
 
 class CachedStatusLists:
-    """A :class:`StatusListSource` over an injected fetcher, verified with the issuer's keys, cached."""
+    """A :class:`StatusListSource` over an injected fetcher, verified with the issuer's keys, cached.
+
+    ``ttl`` caps how long a list is cached (the token's own ``ttl``/``exp`` may shorten it);
+    ``max_token_age`` is the oldest ``iat`` accepted; ``max_stale`` lets an already verified list serve
+    past its cache expiry while refreshes fail (never past ``exp`` or ``iat + max_token_age``), retrying
+    at most every ``retry_interval`` seconds.
+    """
 
     def __init__(
         self,
@@ -57,7 +84,11 @@ class CachedStatusLists:
         max_stale: int = 0,
         allowed_uri_prefixes: tuple[str, ...] | None = None,
         leeway: int = 60,
+        max_token_age: int = DEFAULT_MAX_TOKEN_AGE,
+        retry_interval: int = 10,
     ) -> None:
+        if max_stale < 0 or retry_interval < 0 or max_token_age <= 0 or ttl <= 0:
+            raise UsageError("ttl and max_token_age must be positive, max_stale and retry_interval >= 0")
         self._fetch = fetch
         self._trust = trust
         self._clock = clock
@@ -65,7 +96,10 @@ class CachedStatusLists:
         self._max_stale = max_stale
         self._prefixes = allowed_uri_prefixes
         self._leeway = leeway
+        self._max_token_age = max_token_age
+        self._retry_interval = retry_interval
         self._cache: dict[str, _Entry] = {}
+        self._newest_iat: dict[str, int | float] = {}  # rollback fence, per URI
 
     def _load(self, uri: str, now: int) -> _Entry:
         try:
@@ -79,15 +113,25 @@ class CachedStatusLists:
             raise VerificationError(
                 "status_unavailable", "status list token not signed by a trusted key"
             ) from exc
-        lst = parse_status_list_token(token, key, now=now, expected_sub=uri, leeway=self._leeway)
-        fresh_until = now + self._ttl
-        token_ttl, exp = payload.get("ttl"), payload.get("exp")
-        if isinstance(token_ttl, int) and not isinstance(token_ttl, bool) and token_ttl > 0:
+        lst = parse_status_list_token(
+            token, key, now=now, expected_sub=uri, leeway=self._leeway, max_age=self._max_token_age
+        )
+        iat = payload["iat"]  # a number: parse_status_list_token checked it
+        newest = self._newest_iat.get(uri)
+        if newest is not None and iat < newest:
+            raise VerificationError(
+                "status_unavailable", "status list token is older than one already seen (rollback)"
+            )
+        self._newest_iat[uri] = iat
+        hard_until: int | float = iat + self._max_token_age
+        exp = _number(payload.get("exp"))
+        if exp is not None:
+            hard_until = min(hard_until, exp)
+        fresh_until: int | float = now + self._ttl
+        token_ttl = _number(payload.get("ttl"))
+        if token_ttl is not None and token_ttl > 0:
             fresh_until = min(fresh_until, now + token_ttl)
-        hard_until = exp if isinstance(exp, int) and not isinstance(exp, bool) else None
-        if hard_until is not None:
-            fresh_until = min(fresh_until, hard_until)
-        return _Entry(lst, fresh_until, hard_until)
+        return _Entry(lst, iat, min(fresh_until, hard_until), hard_until)
 
     def status(self, uri: str, idx: int) -> int:
         if self._prefixes is not None and not uri.startswith(self._prefixes):
@@ -95,16 +139,20 @@ class CachedStatusLists:
         now = self._clock()
         entry = self._cache.get(uri)
         if entry is None or now >= entry.fresh_until:
-            try:
-                entry = self._load(uri, now)
-                self._cache[uri] = entry
-            except (VerificationError, NetIDError):
-                if (
-                    entry is None
-                    or now >= entry.fresh_until + self._max_stale
-                    or (entry.hard_until is not None and now >= entry.hard_until)
-                ):
-                    raise
+            stale_ok = (
+                entry is not None and now < entry.fresh_until + self._max_stale and now < entry.hard_until
+            )
+            if stale_ok and entry is not None and now < entry.retry_at:
+                pass  # backing off: serve the stale list without asking the issuer again yet
+            else:
+                try:
+                    entry = self._load(uri, now)
+                    self._cache[uri] = entry
+                except (VerificationError, NetIDError):
+                    if not stale_ok or entry is None:
+                        self._cache.pop(uri, None)
+                        raise
+                    entry.retry_at = now + self._retry_interval
         try:
             return entry.lst.get(idx)
         except (NetIDError, IndexError, ValueError) as exc:

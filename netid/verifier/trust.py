@@ -16,12 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from netid.credentials.jose import ALLOWED_ALGORITHMS, VerifyingKey, load_public_jwk
+from netid.credentials.jose import ALLOWED_ALGORITHMS, PRIVATE_JWK_MEMBERS, VerifyingKey, load_public_jwk
 from netid.errors import NetIDError, ParseError, UsageError, VerificationError
 
 __all__ = ["IssuerTrust", "parse_jwks"]
-
-_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k"})
 
 
 def parse_jwks(jwks: Mapping[str, Any]) -> dict[str, tuple[VerifyingKey, str | None]]:
@@ -38,7 +36,7 @@ def parse_jwks(jwks: Mapping[str, Any]) -> dict[str, tuple[VerifyingKey, str | N
     for jwk in keys:
         if not isinstance(jwk, dict):
             raise ParseError("JWKS", "key is not an object")
-        if _PRIVATE_MEMBERS & jwk.keys():
+        if PRIVATE_JWK_MEMBERS & jwk.keys():
             raise ParseError("JWKS", "contains private key material")
         kid = jwk.get("kid")
         if not isinstance(kid, str) or not kid:
@@ -117,11 +115,11 @@ class IssuerTrust:
     def key_for(self, header: Mapping[str, Any], payload: Mapping[str, Any] | None = None) -> VerifyingKey:
         """Resolve the signing key of a token from its protected header (and ``iss``, if pinned).
 
-        Raises :class:`VerificationError` ``issuer_key`` (unknown issuer/kid) or ``algorithm`` (the
-        header's ``alg`` differs from the one the JWK is pinned to).
+        Order (``specs/protocol.md`` §7 step 3): ``kid`` names a trusted key (``issuer_key``); the
+        header's ``alg`` equals the one that JWK is pinned to, if any (``algorithm``); ``iss`` is the
+        pinned issuer, if configured (``issuer_key``). A token failing both of the last two is an
+        ``algorithm`` failure.
         """
-        if self.issuer is not None and payload is not None and payload.get("iss") != self.issuer:
-            raise VerificationError("issuer_key", "token is not from the trusted issuer")
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise VerificationError("issuer_key", "token header has no kid")
@@ -131,6 +129,8 @@ class IssuerTrust:
         key, pinned_alg = entry
         if pinned_alg is not None and header.get("alg") != pinned_alg:
             raise VerificationError("algorithm", "alg differs from the issuer key's pinned alg")
+        if self.issuer is not None and payload is not None and payload.get("iss") != self.issuer:
+            raise VerificationError("issuer_key", "token is not from the trusted issuer")
         return key
 
     __call__ = key_for

@@ -1,11 +1,12 @@
 """The relying party's verifier: one presentation in, yes/no :class:`Answers` out (or a precise error).
 
 :meth:`Verifier.verify` checks everything itself and never trusts the wallet's filtering. The order is
-fixed (``specs/protocol.md`` §6 is normative); the first failing step raises
+fixed (``specs/protocol.md`` §7 is normative); the first failing step raises
 :class:`~netid.errors.VerificationError` with the code in brackets:
 
 1.  The request is within the RP's certificate: every predicate allowed (``rp_scope``), and the response
-    arrives before ``request.exp + max_presentation_age`` (``request``).
+    arrives before ``request.exp + max_presentation_age`` (``request``; refused from that second on,
+    which is also the last second the replay cache is asked to remember the nonce — step 9).
 2.  ``vp_token`` is a JSON object (or its text) with exactly one key, the credential query id, mapping to
     an array of exactly one presentation string (``malformed``).
 3.  The SD-JWT itself (:func:`~netid.credentials.sdjwt.verify.verify_sd_jwt`): split, ``alg`` allow-list
@@ -16,7 +17,9 @@ fixed (``specs/protocol.md`` §6 is normative); the first failing step raises
     ``issued_in_future``), holder binding via ``cnf.jwk`` (``kb_missing``, ``kb_typ``, ``holder_key``,
     ``kb_signature``), ``aud`` = ``client_id`` (``aud``), ``nonce`` = the request's (``nonce``), KB-JWT
     age (``kb_iat``) and ``sd_hash`` (``sd_hash``).
-4.  ``vct`` is ``urn:netid:netcert:1`` (``vct``).
+4.  ``vct`` is ``urn:netid:netcert:1`` (``vct``); numeric ``iat`` and ``exp`` and, when a status source
+    is configured, a well-formed ``status.status_list`` reference (``claim_missing``). ``cnf.jwk`` is
+    already required by step 3 (``holder_key``).
 5.  Status list entry is valid (``status_revoked`` / ``status_unavailable``).
 6.  No disclosure of a claim the request did not ask for (``disclosure_unrequested``): a wallet that
     over-shares is rejected rather than silently tolerated, and nothing unrequested reaches Answers.
@@ -32,7 +35,6 @@ different value, wrong type — is ``False``.
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,7 +45,7 @@ from netid.credentials.sdjwt.verify import VerifiedSdJwt, verify_sd_jwt
 from netid.credentials.status_list import VALID
 from netid.errors import VerificationError
 from netid.verifier.answers import Answers, Assurance, assurance_level, mode_from_amr, mode_rank
-from netid.verifier.dcql import CREDENTIAL_QUERY_ID, Predicate
+from netid.verifier.dcql import CREDENTIAL_QUERY_ID, Predicate, strict_in
 from netid.verifier.replay import ReplayCache
 from netid.verifier.request import PresentationRequest, RequestTerms
 from netid.verifier.status import StatusListSource
@@ -52,22 +54,10 @@ from netid.verifier.trust import IssuerTrust
 __all__ = ["Verifier"]
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Strict JSON equality: ``True`` never equals ``1``; strings compare in constant time."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, str):
-        return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
-    return bool(a == b)
-
-
 def _proven(pred: Predicate, payload: Mapping[str, Any]) -> bool:
     if pred.values is None or pred.claim not in payload:
         return False
-    got = payload[pred.claim]
-    # Evaluate every candidate (no early exit) so timing does not reveal which value matched.
-    hits = [_same(got, want) for want in pred.values]
-    return any(hits)
+    return strict_in(payload[pred.claim], pred.values)
 
 
 class Verifier:
@@ -106,7 +96,11 @@ class Verifier:
         # 1. the request itself
         if not request.in_scope:
             raise VerificationError("rp_scope", "the request asks more than the RP certificate allows")
-        if now > request.exp + self._max_age:
+        # Accepted strictly before request.exp + max_age; the replay cache keeps the nonce through that
+        # second (inclusive expiry), so no instant exists at which a spent nonce is forgotten but the
+        # request is still accepted.
+        deadline = request.exp + self._max_age
+        if now >= deadline:
             raise VerificationError("request", "the request has expired")
 
         # 2. response shape
@@ -125,7 +119,7 @@ class Verifier:
         )
 
         # 9. single use, last: only a presentation that passed every check consumes the request
-        if not self._replay.consume(f"{request.client_id}\x00{request.nonce}", request.exp + self._max_age):
+        if not self._replay.consume(f"{request.client_id}\x00{request.nonce}", deadline):
             raise VerificationError("nonce_reused", "this request was already answered")
 
         return answers
@@ -165,13 +159,19 @@ def check_presentation(
     )
     payload = verified.payload
 
-    # 4. credential type
+    # 4. credential type and the claims the netcert profile requires (the SD-JWT layer is generic and
+    # treats exp/iat as optional; cnf.jwk was already required by key binding in step 3)
     if payload.get("vct") != NETCERT_VCT:
         raise VerificationError("vct", "not a netcert")
+    for name in ("iat", "exp"):
+        value = payload.get(name)
+        if type(value) is not int and type(value) is not float:
+            raise VerificationError("claim_missing", f"a netcert must carry a numeric '{name}'")
+    ref = _status_ref(payload) if status is not None else None
 
     # 5. status
-    if status is not None:
-        _check_status(status, payload)
+    if status is not None and ref is not None and status.status(ref[0], ref[1]) != VALID:
+        raise VerificationError("status_revoked", "credential is revoked or suspended")
 
     # 6. nothing unrequested
     asked = terms.asked_claims
@@ -206,15 +206,14 @@ def check_presentation(
     return answers, verified
 
 
-def _check_status(source: StatusListSource, payload: Mapping[str, Any]) -> None:
+def _status_ref(payload: Mapping[str, Any]) -> tuple[str, int]:
     status = payload.get("status")
-    ref = status.get("status_list") if isinstance(status, dict) else None
-    uri = ref.get("uri") if isinstance(ref, dict) else None
-    idx = ref.get("idx") if isinstance(ref, dict) else None
-    if not isinstance(uri, str) or not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
-        raise VerificationError("status_unavailable", "credential has no usable status reference")
-    if source.status(uri, idx) != VALID:
-        raise VerificationError("status_revoked", "credential is revoked or suspended")
+    ref = status.get("status_list") if type(status) is dict else None
+    uri = ref.get("uri") if type(ref) is dict else None
+    idx = ref.get("idx") if type(ref) is dict else None
+    if type(uri) is not str or type(idx) is not int or idx < 0:
+        raise VerificationError("claim_missing", "credential has no usable status reference")
+    return uri, idx
 
 
 def _single_presentation(vp_token: Mapping[str, Any] | str) -> str:

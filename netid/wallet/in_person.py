@@ -27,10 +27,11 @@ from netid.verifier.in_person import (
     open_counter_request,
     presentation_qr_text,
 )
+from netid.verifier.status import StatusListSource
 from netid.verifier.trust import IssuerTrust
 from netid.wallet.consent import ConsentPrompt
 from netid.wallet.keystore import DeviceKeyStore
-from netid.wallet.present import Wallet, WalletCredential, disclose_and_bind
+from netid.wallet.present import Wallet, WalletCredential, check_rp_status, disclose_and_bind
 
 __all__ = ["answer_counter"]
 
@@ -48,6 +49,7 @@ def answer_counter(
     now: int,
     consent: Callable[[ConsentPrompt], bool],
     amr: AuthMode,
+    rp_status: StatusListSource | None = None,
 ) -> str:
     """Answer a scanned counter QR; return the dynamic QR text.
 
@@ -61,6 +63,8 @@ def answer_counter(
         keystore = keystore if keystore is not None else wallet.keystore
         if trusted_issuer_jwks is None:
             trusted_issuer_jwks = wallet.trusted_issuer_jwks
+        if rp_status is None:
+            rp_status = wallet.rp_status
     else:
         credentials = wallet
     if keystore is None or trusted_issuer_jwks is None:
@@ -71,6 +75,7 @@ def answer_counter(
         opened = open_counter_request(qr_text, issuer_jwks=trusted_issuer_jwks, now=now)
     except VerificationError as exc:
         raise WalletRefusal(exc.code, str(exc)) from exc
+    check_rp_status(opened.certificate, rp_status)
     presentation = disclose_and_bind(
         opened,
         credentials,

@@ -5,7 +5,8 @@
 1. opens the request with :func:`netid.verifier.request.open_request` — signed request object, RP
    certificate issued by the trusted issuer, request signed by the certificate's key, ``client_id`` and
    ``response_uri`` registered, purpose registered, every predicate inside the certificate — and
-   **refuses** (:class:`~netid.errors.WalletRefusal`, same code) if any of that fails;
+   **refuses** (:class:`~netid.errors.WalletRefusal`, same code) if any of that fails; with an
+   ``rp_status`` source, also refuses an RP whose certificate is revoked (``rp_certificate``);
 2. refuses if the holder cannot meet ``min_mode`` (``mode_unavailable``);
 3. picks an unused, unexpired credential of the right kind: an *anonymous* one unless a subject or the
    netno is asked, then an RP-scoped one for the certificate's sector (``no_credential`` otherwise). An
@@ -21,7 +22,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,15 +30,17 @@ from netid.credentials.jose import decode_jws_unverified, json_dumps, jwk_thumbp
 from netid.credentials.netcert import NETCERT_VCT
 from netid.credentials.sdjwt.codec import sd_hash, split_sd_jwt
 from netid.credentials.sdjwt.present import disclosable_claims, present_sd_jwt
+from netid.credentials.status_list import VALID
 from netid.errors import NetIDError, ParseError, UsageError, VerificationError, WalletRefusal
 from netid.verifier.answers import MODES, AuthMode, amr_for_mode, mode_rank
-from netid.verifier.dcql import CREDENTIAL_QUERY_ID, Predicate
-from netid.verifier.request import RequestTerms, open_request
+from netid.verifier.dcql import CREDENTIAL_QUERY_ID, Predicate, strict_in
+from netid.verifier.request import RequestTerms, RpCertificate, open_request
+from netid.verifier.status import StatusListSource
 from netid.verifier.trust import IssuerTrust
 from netid.wallet.consent import ConsentPrompt, build_consent_prompt
 from netid.wallet.keystore import DeviceKeyStore
 
-__all__ = ["PresentationResponse", "Wallet", "WalletCredential", "present"]
+__all__ = ["PresentationResponse", "Wallet", "WalletCredential", "check_rp_status", "present"]
 
 #: a credential is not offered when it expires within this many seconds (the RP checks with leeway)
 _EXPIRY_MARGIN = 120
@@ -94,19 +96,33 @@ def _refuse(code: str, message: str) -> WalletRefusal:
     return WalletRefusal(code, message)
 
 
-def _strict_in(value: Any, wanted: Sequence[Any]) -> bool:
-    hits = []
-    for want in wanted:
-        if type(value) is not type(want):
-            hits.append(False)
-        elif isinstance(value, str):
-            hits.append(hmac.compare_digest(value.encode("utf-8"), want.encode("utf-8")))
-        else:
-            hits.append(bool(value == want))
-    return any(hits)
+def check_rp_status(certificate: RpCertificate, rp_status: StatusListSource | None) -> None:
+    """Refuse an RP whose access certificate the issuer has revoked or suspended (DESIGN §6 "RP
+    revoked"; protocol.md §6 step 3).
+
+    Only when the wallet has a status source and the certificate carries a ``status`` claim. A status
+    that cannot be determined is a refusal too (fail closed): ``rp_certificate`` either way.
+    """
+    if rp_status is None or certificate.status is None:
+        return
+    uri, idx = certificate.status
+    try:
+        value = rp_status.status(uri, idx)
+    except (VerificationError, NetIDError) as exc:
+        raise _refuse("rp_certificate", "the RP certificate's status cannot be determined") from exc
+    if value != VALID:
+        raise _refuse("rp_certificate", "the RP certificate is revoked or suspended")
 
 
-def _choose(credentials: Iterable[WalletCredential], request: RequestTerms, now: int) -> WalletCredential:
+def _choose(
+    credentials: Iterable[WalletCredential], request: RequestTerms, now: int
+) -> tuple[WalletCredential, set[str]]:
+    """The first eligible credential that can answer every required claim, and its disclosure plan.
+
+    Eligible: unused, not about to expire, from the certificate's issuer, of the right kind (and sector).
+    A candidate that lacks a claim the request *requires* (e.g. ``netno`` from a sign-in batch minted
+    without it) is skipped, not fatal: another credential held for the same sector may carry it.
+    """
     names = {p.name for p in request.predicates}
     needs_rp = bool(names & {"subject", "netno"})
     issuer = request.certificate.issuer
@@ -114,15 +130,21 @@ def _choose(credentials: Iterable[WalletCredential], request: RequestTerms, now:
         if cred.used or cred.exp <= now + _EXPIRY_MARGIN or cred.issuer != issuer:
             continue
         if needs_rp:
-            if cred.kind == "rp" and cred.sector == request.certificate.sector:
-                return cred
-        elif cred.kind == "anonymous":
-            return cred
+            if cred.kind != "rp" or cred.sector != request.certificate.sector:
+                continue
+        elif cred.kind != "anonymous":
+            continue
+        plan = _plan(cred, request.predicates)
+        if plan is not None:
+            return cred, plan
     raise _refuse("no_credential", "no unused credential can answer this request")
 
 
-def _plan(cred: WalletCredential, predicates: Sequence[Predicate]) -> set[str]:
-    """Digests of the disclosures to present: only claims that prove an asked predicate."""
+def _plan(cred: WalletCredential, predicates: Sequence[Predicate]) -> set[str] | None:
+    """Digests of the disclosures to present: only claims that prove an asked predicate.
+
+    ``None`` if the credential cannot disclose a claim the request requires (``values`` absent).
+    """
     top_level = {c.path[0]: c.disclosure for c in disclosable_claims(cred.serialized) if len(c.path) == 1}
     chosen: set[str] = set()
     for pred in predicates:
@@ -131,9 +153,9 @@ def _plan(cred: WalletCredential, predicates: Sequence[Predicate]) -> set[str]:
         disclosure = top_level.get(pred.claim)
         if pred.values is None:
             if disclosure is None:
-                raise _refuse("no_credential", f"the credential cannot provide {pred.name!r}")
+                return None
             chosen.add(disclosure.digest)
-        elif disclosure is not None and _strict_in(disclosure.value, pred.values):
+        elif disclosure is not None and strict_in(disclosure.value, pred.values):
             chosen.add(disclosure.digest)
     return chosen
 
@@ -148,12 +170,15 @@ def present(
     consent: Callable[[ConsentPrompt], bool],
     amr: AuthMode,
     fetch: Callable[[str], str] | None = None,
+    rp_status: StatusListSource | None = None,
 ) -> PresentationResponse:
     """Answer the request ``request`` (an ``openid4vp://`` URI or a request object JWT).
 
     ``amr`` is how the holder unlocked the device key for this presentation. ``fetch`` retrieves a
-    ``request_uri`` (the app does the HTTP). Raises :class:`~netid.errors.WalletRefusal` (see the module
-    docstring); on success the chosen credential is marked used and its key deleted.
+    ``request_uri`` (the app does the HTTP). ``rp_status`` (e.g. a
+    :class:`~netid.verifier.status.CachedStatusLists`) checks the RP certificate's ``status`` claim
+    (:func:`check_rp_status`). Raises :class:`~netid.errors.WalletRefusal` (see the module docstring);
+    on success the chosen credential is marked used and its key deleted.
     """
     if amr not in MODES:
         raise UsageError(f"amr must be one of {MODES}")
@@ -161,6 +186,7 @@ def present(
         opened = open_request(request, issuer_jwks=trusted_issuer_jwks, now=now, fetch=fetch)
     except VerificationError as exc:
         raise _refuse(exc.code, str(exc)) from exc
+    check_rp_status(opened.certificate, rp_status)
     presentation = disclose_and_bind(
         opened, credentials, keystore=keystore, now=now, consent=consent, amr=amr, nonce=opened.nonce
     )
@@ -191,8 +217,7 @@ def disclose_and_bind(
     """
     if terms.min_mode is not None and mode_rank(amr) < mode_rank(terms.min_mode):
         raise _refuse("mode_unavailable", "the request needs a stronger authentication mode")
-    cred = _choose(credentials, terms, now)
-    chosen = _plan(cred, terms.predicates)
+    cred, chosen = _choose(credentials, terms, now)
     if not consent(build_consent_prompt(terms)):
         raise _refuse("consent_denied", "the holder declined")
     try:
@@ -219,10 +244,16 @@ class Wallet:
     """A holder's wallet: a device key store plus the netcerts bound to its keys."""
 
     def __init__(
-        self, keystore: DeviceKeyStore, trusted_issuer_jwks: Mapping[str, Any] | IssuerTrust
+        self,
+        keystore: DeviceKeyStore,
+        trusted_issuer_jwks: Mapping[str, Any] | IssuerTrust,
+        *,
+        rp_status: StatusListSource | None = None,
     ) -> None:
         self.keystore = keystore
         self.trusted_issuer_jwks = trusted_issuer_jwks
+        #: where RP certificates' statuses are looked up (``None``: not checked)
+        self.rp_status = rp_status
         self.credentials: list[WalletCredential] = []
 
     def new_holder_keys(self, count: int, alg: str = "ES256") -> list[dict[str, str]]:
@@ -261,4 +292,5 @@ class Wallet:
             consent=consent,
             amr=amr,
             fetch=fetch,
+            rp_status=self.rp_status,
         )

@@ -1,6 +1,7 @@
 """Token Status List: packing, lst encoding (draft vectors), zip-bomb limits, the signed token."""
 
 import zlib
+from collections.abc import Callable
 
 import pytest
 
@@ -153,3 +154,46 @@ def test_token_failures():
     _unavailable(f"{h}.{p}.")
     # Without exp the token is accepted (ttl/caching is the caller's policy).
     assert parse_status_list_token(_token(exp=None)[1], KEY.public_key(), now=NOW, expected_sub=URI)
+
+
+# --- random index allocation (review finding A3) ------------------------------------------------------
+
+
+def _det_rng(seed: int) -> Callable[[int], bytes]:
+    import random
+
+    return random.Random(seed).randbytes
+
+
+def test_allocate_indices_random_distinct_unused() -> None:
+    from netid.credentials.status_list import allocate_indices
+
+    used = {0, 1, 2, 3}
+    out = allocate_indices(2**16, used, 50, _det_rng(1))
+    assert len(set(out)) == 50 and not used & set(out)
+    assert all(0 <= i < 2**16 for i in out)
+    assert out != sorted(out)  # not handed out in order
+    assert max(out) - min(out) > 2**14  # spread over the list, not a contiguous run
+    assert allocate_indices(2**16, used, 50, _det_rng(1)) == out  # deterministic for a seeded rng
+    assert allocate_indices(16, set(), 0, _det_rng(1)) == []
+
+
+def test_allocate_indices_is_uniform_enough() -> None:
+    from netid.credentials.status_list import allocate_indices
+
+    rng = _det_rng(2)
+    counts = [0] * 8
+    for _ in range(4000):
+        counts[allocate_indices(8, set(), 1, rng)[0]] += 1
+    assert all(400 < c < 600 for c in counts), counts
+
+
+def test_allocate_indices_refuses_a_full_list() -> None:
+    from netid.credentials.status_list import allocate_indices
+
+    assert len(allocate_indices(100, set(range(40)), 10, _det_rng(3))) == 10  # exactly half: fine
+    with pytest.raises(UsageError):
+        allocate_indices(100, set(range(41)), 10, _det_rng(3))
+    for size, count in [(0, 1), (2**32 + 1, 1), (10, -1)]:
+        with pytest.raises(UsageError):
+            allocate_indices(size, set(), count, _det_rng(3))

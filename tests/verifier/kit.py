@@ -14,7 +14,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from netid.credentials.jose import SigningKey, public_jwk
 from netid.credentials.netcert import IdentityAttributes, NetcertPolicy, mint_netcert_batch
-from netid.credentials.status_list import StatusList, status_list_token
+from netid.credentials.status_list import (
+    RECOMMENDED_MIN_LIST_SIZE,
+    StatusList,
+    allocate_indices,
+    status_list_token,
+)
 from netid.verifier import (
     CachedStatusLists,
     InMemoryReplayCache,
@@ -88,6 +93,8 @@ class World:
     rng: DetRng = field(default_factory=lambda: DetRng("world"))
     fetched_status: list[str] = field(default_factory=list)
     sector: str = "shop.example"
+    #: status indices handed out so far (the issuer's record; batch indices are drawn at random)
+    used_indices: set[int] = field(default_factory=set)
     verifier: Verifier = field(init=False)
 
     def __post_init__(self) -> None:
@@ -125,7 +132,7 @@ class World:
         count: int = 2,
         *,
         kind: str = "anonymous",
-        first_index: int = 0,
+        first_index: int | None = None,
         include_netno: bool = False,
         attrs: IdentityAttributes = PERSON,
         sector: str | None = None,
@@ -144,7 +151,7 @@ class World:
             netno="ABCDEFGHJ" + _netno_check("ABCDEFGHJ") if kind == "rp" else None,
             pairwise_key=b"TEST pairwise key 0123456789" if kind == "rp" else None,
             status_uri=STATUS_URI,
-            status_indices=list(range(first_index, first_index + count)),
+            status_indices=self.indices(count, first_index),
             now=self.clock() - 86_400,
             policy=NetcertPolicy(),
             rng=self.rng,
@@ -152,6 +159,16 @@ class World:
         )
         self.wallet.add_credentials(creds)
         return creds
+
+    def indices(self, count: int, first_index: int | None = None) -> list[int]:
+        """Status indices for a batch: uniformly random unused ones (protocol.md §3), or — for tests that
+        need a known index — ``first_index``, ``first_index + 1``, …"""
+        if first_index is None:
+            out = allocate_indices(len(self.status), self.used_indices, count, self.rng)
+        else:
+            out = list(range(first_index, first_index + count))
+        self.used_indices.update(out)
+        return out
 
     def request(self, query: Query, **kw: Any) -> PresentationRequest:
         return build_request(
@@ -199,7 +216,7 @@ def make_world(
         request_jwk=public_jwk(rp_key),
         now=NOW - 1000,
     )
-    status = StatusList(2, [0] * 1024)
+    status = StatusList(2, RECOMMENDED_MIN_LIST_SIZE)  # large: batch indices are drawn at random from it
     wallet = Wallet(SoftwareKeyStore(), jwks)
     return World(issuer_alg, issuer_key, kid, jwks, rp_key, rp_cert, status, wallet)
 
@@ -230,7 +247,7 @@ def mint_raw(
         netno="ABCDEFGHJ" + _netno_check("ABCDEFGHJ") if kind == "rp" else None,
         pairwise_key=b"TEST pairwise key 0123456789" if kind == "rp" else None,
         status_uri=STATUS_URI,
-        status_indices=list(range(first_index, first_index + len(holder_keys))),
+        status_indices=w.indices(len(holder_keys), first_index),
         now=(now if now is not None else w.clock() - 86_400),
         policy=NetcertPolicy(),
         rng=w.rng,

@@ -208,6 +208,30 @@ def test_replay_within_window(w: World) -> None:
     rejected(verifier, qr.removeprefix(PRESENTATION_QR_PREFIX), req, "nonce_reused")
 
 
+def test_replay_at_the_last_window_second_and_after(w: World) -> None:
+    """The window is inclusive (iat + W still accepted) and the cache remembers through that second."""
+    req = counter(w)
+    qr = answer(w, req)  # KB-JWT iat = now
+    kb_iat = w.clock()
+    cache = InMemoryReplayCache(w.clock)
+    verifier = desk(w, replay_cache=cache)
+    verifier.verify(qr, req)
+    w.clock_now[0] = kb_iat + 30  # the last second the window accepts: a replay is still caught
+    rejected(verifier, qr, req, "nonce_reused")
+    w.clock_now[0] = kb_iat + 31  # the window refuses from here on, and only now may the cache forget
+    rejected(verifier, qr, req, "window")
+    assert cache.consume("probe", w.clock()) and len(cache) == 1  # the presentation's entry is gone
+
+
+def test_first_use_at_the_last_window_second(w: World) -> None:
+    req = counter(w)
+    qr = answer(w, req)
+    w.clock_now[0] += 30
+    verifier = desk(w)
+    assert verifier.verify(qr, req).predicates["age_over_18"]
+    rejected(verifier, qr, req, "nonce_reused")
+
+
 def test_replay_with_re_encoded_ecdsa_signature(w: World) -> None:
     """(r, n − s) is a second valid P-256 signature over the same KB-JWT; it is the same presentation."""
     req = counter(w)
@@ -393,7 +417,7 @@ def test_not_a_dynamic_qr(w: World) -> None:
 def test_revoked_credential_at_the_counter(w: World) -> None:
     req = counter(w)
     qr = answer(w, req)
-    for index in range(8):
+    for index in w.used_indices:
         w.status.set(index, 1)
     verifier = CounterVerifier(
         w.trust, status=CachedStatusLists(w.fetch_status, w.trust, clock=w.clock), clock=w.clock

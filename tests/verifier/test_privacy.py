@@ -13,7 +13,7 @@ from netid.credentials.sdjwt.codec import Disclosure, split_sd_jwt
 from netid.errors import VerificationError
 from netid.privacy import expand
 from netid.verifier import PresentationRequest, Query, build_request, issue_rp_certificate
-from tests.verifier.kit import ISSUER, PERSON, World, fixed_key, make_world
+from tests.verifier.kit import ISSUER, PERSON, World, fixed_key, make_world, personal_number
 
 DOB = PERSON.date_of_birth
 FORBIDDEN_ALWAYS = [
@@ -176,8 +176,8 @@ def test_two_rps_cannot_link_one_batch(kind: str) -> None:
     # the status list URI, assurance class, and the disclosed answer itself
     allowed = {
         json.dumps(ISSUER), json.dumps("urn:netid:netcert:1"), json.dumps("sha-256"), json.dumps(True),
-        json.dumps("https://issuer.netid.test/status/1"), json.dumps("aa"), json.dumps("nfc_chip"),
-        json.dumps("face_match"), json.dumps("EC"), json.dumps("P-256"), json.dumps("swk"), json.dumps("pin"),
+        json.dumps("https://issuer.netid.test/status/1"), json.dumps("aa"),
+        json.dumps("EC"), json.dumps("P-256"), json.dumps("swk"), json.dumps("pin"),
     }  # fmt: skip
     coarse = {x for x in shared if x.isdigit() and int(x) % 86_400 == 0}
     assert {x for x in shared if not x.startswith("key:")} - allowed - coarse == set()
@@ -185,6 +185,52 @@ def test_two_rps_cannot_link_one_batch(kind: str) -> None:
         assert ans_a.subject and ans_b.subject and ans_a.subject != ans_b.subject
     else:
         assert ans_a.subject is None and ans_b.subject is None
+
+
+def _status_index(serialized: str) -> int:
+    _h, payload, _, _ = decode_jws_unverified(split_sd_jwt(serialized).issuer_jwt)
+    idx = payload["status"]["status_list"]["idx"]
+    assert isinstance(idx, int)
+    return idx
+
+
+def test_batch_status_indices_are_random_not_contiguous() -> None:
+    """Review A3: idx 0 and idx 1 with one day-aligned iat would link a batch across RPs."""
+    w = make_world()
+    batch = [_status_index(c) for c in w.mint(8)]
+    assert len(set(batch)) == 8
+    assert batch != sorted(batch)  # not handed out in order
+    assert max(batch) - min(batch) > 1024  # not all within a small window
+    assert all(abs(a - b) > 1 for i, a in enumerate(batch) for b in batch[i + 1 :])  # no neighbours
+    assert len(w.status) >= 2**16  # drawn from a large list (protocol.md §3)
+
+
+def test_no_always_visible_claim_is_person_specific() -> None:
+    """Two different people minted the same day: the always-visible claims differ only in the
+    per-credential random values (holder key, status index). Enrollment paths are not visible."""
+    import dataclasses
+
+    from netid.credentials.sdjwt.present import disclosable_claims
+
+    w = make_world()
+    other = dataclasses.replace(
+        PERSON,
+        full_name="李四",
+        personal_number=personal_number("11010519851124002"),
+        date_of_birth=dt.date(1985, 11, 24),
+        document_expiry=dt.date(2031, 1, 1),
+        enrollment_factors=("nfc_chip",),  # another enrollment path than PERSON's
+    )
+    visible = []
+    for attrs in (PERSON, other):
+        cred = w.mint(1, attrs=attrs)[0]
+        _h, payload, _, _ = decode_jws_unverified(split_sd_jwt(cred).issuer_jwt)
+        assert {c.path[0] for c in disclosable_claims(cred)} >= {"name", "id_number", "age_over_18"}
+        for per_credential in ("cnf", "status", "_sd"):
+            payload.pop(per_credential)
+        visible.append(payload)
+    assert visible[0] == visible[1]
+    assert visible[0]["assurance"] == {"chip_auth": "aa"}
 
 
 def test_coarse_times_only() -> None:

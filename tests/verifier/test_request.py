@@ -110,6 +110,10 @@ def test_request_survives_session_storage() -> None:
         ({"client_id": "verifier_attestation:other"}, None),
         ({"rp_key": fixed_key("ES256", "someone-else")}, None),
         ({"nonce": "short"}, None),
+        ({"nonce": "A" * 16}, None),  # 96 bits: below the 128 bits of protocol.md §5
+        ({"nonce": "A" * 21}, None),
+        ({"nonce": "a+b/c=" * 5}, None),  # not base64url
+        ({"state": "s" * 21}, None),
         ({}, Query(purpose="marketing", age_over=18)),
     ],
 )
@@ -197,3 +201,46 @@ def test_request_dataclass_is_what_verifier_uses() -> None:
     req = w.request(Query(purpose="age check", age_over=18))
     assert dataclasses.replace(req, nonce="x").nonce == "x"
     assert "eyJ" not in repr(req)
+
+
+def test_nonce_and_state_shape_at_the_boundary() -> None:
+    """protocol.md §5: nonce and state are >= 128 random bits, base64url (>= 22 characters)."""
+    from netid.verifier import build_request
+    from netid.verifier.request import is_random_token
+
+    w = make_world()
+    req = build_request(Query(purpose="age check", age_over=18), rp_key=w.rp_key, rp_certificate=w.rp_cert,
+                        response_uri=RESPONSE_URI, now=NOW, nonce="N" * 22, state="S-_" * 8)  # fmt: skip
+    assert open_request(req.to_uri(), issuer_jwks=w.jwks, now=NOW).nonce == "N" * 22
+    assert not is_random_token("N" * 21) and not is_random_token("N" * 257) and not is_random_token(None)
+
+
+@pytest.mark.parametrize("claim", ["nonce", "state"])
+def test_wallet_refuses_a_request_with_a_weak_nonce_or_state(claim: str) -> None:
+    from tests.verifier.kit import resign
+
+    w = make_world()
+    req = w.request(Query(purpose="age check", age_over=18))
+    token = resign(w, req, lambda c: c.update({claim: "0123456789abcdef"}))  # 16 characters, 96 bits
+    with pytest.raises(VerificationError) as exc:
+        open_request(token, issuer_jwks=w.jwks, now=NOW)
+    assert exc.value.code == "request"
+
+
+def test_typ_is_a_case_insensitive_media_type_everywhere() -> None:
+    from netid.credentials.jose import typ_matches
+    from tests.verifier.kit import resign
+
+    assert typ_matches("application/DC+SD-JWT", "dc+sd-jwt") and typ_matches("kb+jwt", "KB+JWT")
+    assert not typ_matches("dc+sd-jwt+x", "dc+sd-jwt") and not typ_matches(None, "kb+jwt")
+    assert not typ_matches("text/kb+jwt", "kb+jwt")
+    w = make_world()
+    req = w.request(Query(purpose="age check", age_over=18))
+    token = resign(w, req, lambda c: None, header_edit=None)
+    header, claims, _, _ = decode_jws_unverified(token)
+    from netid.credentials.jose import sign_jws
+
+    upper = sign_jws(
+        claims, w.rp_key, typ="application/OAuth-Authz-Req+JWT", extra_headers={"jwt": header["jwt"]}
+    )
+    assert open_request(upper, issuer_jwks=w.jwks, now=NOW).nonce == req.nonce

@@ -19,8 +19,9 @@ JWK = public_jwk(KEY) | {"kid": "k1"}
 
 def test_parse_jwks_refuses_publishing_mistakes() -> None:
     assert set(parse_jwks({"keys": [JWK]})) == {"k1"}
-    with pytest.raises(ParseError):
-        parse_jwks({"keys": [JWK | {"d": "AAAA"}]})
+    for member in ("d", "p", "q", "dp", "dq", "qi", "oth", "k"):
+        with pytest.raises(ParseError):
+            parse_jwks({"keys": [JWK | {member: "AAAA"}]})
     with pytest.raises(ParseError):
         parse_jwks({"keys": [JWK, JWK]})
     with pytest.raises(ParseError):
@@ -42,6 +43,8 @@ def test_trust_pins_issuer_and_alg() -> None:
         ({"kid": "k2", "alg": "EdDSA"}, {"iss": "https://a"}, "issuer_key"),
         ({"alg": "EdDSA"}, {"iss": "https://a"}, "issuer_key"),
         ({"kid": "k1", "alg": "ES256"}, {"iss": "https://a"}, "algorithm"),
+        # protocol.md §7 step 3 orders [algorithm] before the iss pin [issuer_key]
+        ({"kid": "k1", "alg": "ES256"}, {"iss": "https://b"}, "algorithm"),
     ]:
         with pytest.raises(VerificationError) as exc:
             trust.key_for(header, payload)
@@ -112,3 +115,153 @@ def test_status_cache_ttl_stale_and_prefix() -> None:
     fail[0] = False
     with pytest.raises(VerificationError):
         src.status(STATUS_URI, 10_000)  # index outside the list
+
+
+# --- boundary seconds and status-token freshness (review findings A1, A2) -----------------------------
+
+
+def test_replay_cache_expiry_is_inclusive() -> None:
+    now = [1000]
+    cache = InMemoryReplayCache(lambda: now[0])
+    assert cache.consume("k", 1010)
+    now[0] = 1010  # the expiry second itself: still remembered
+    assert not cache.consume("k", 1010)
+    now[0] = 1011  # strictly after: may be forgotten
+    assert cache.consume("k", 1020)
+    # an expiry already in the past still covers the current second
+    assert cache.consume("p", 900) and not cache.consume("p", 900)
+
+
+def test_online_replay_refused_at_every_boundary_second() -> None:
+    from netid.verifier import Query
+    from tests.verifier.kit import make_world
+
+    w = make_world()
+    w.mint(1)
+    req = w.request(Query(purpose="age check", age_over=18))
+    w.clock_now[0] = req.exp - 30
+    vp = w.present(req)
+    w.verifier.verify(vp, req)
+    deadline = req.exp + 300  # max_presentation_age
+    for t, code in [(deadline - 1, "nonce_reused"), (deadline, "request"), (deadline + 1, "request")]:
+        w.clock_now[0] = t
+        with pytest.raises(VerificationError) as exc:
+            w.verifier.verify(vp, req)
+        assert exc.value.code == code, t
+
+
+def test_online_first_use_accepted_until_the_second_before_the_deadline() -> None:
+    from netid.verifier import Query
+    from tests.verifier.kit import make_world
+
+    w = make_world()
+    w.mint(2)
+    reqs = [w.request(Query(purpose="age check", age_over=18)) for _ in range(2)]
+    w.clock_now[0] = reqs[0].exp  # answered at the request's own exp (within leeway)
+    vps = [w.present(r) for r in reqs]
+    w.clock_now[0] = reqs[0].exp + 299
+    assert w.verifier.verify(vps[0], reqs[0]).predicates["age_over_18"] is True
+    w.clock_now[0] = reqs[1].exp + 300
+    with pytest.raises(VerificationError) as exc:
+        w.verifier.verify(vps[1], reqs[1])
+    assert exc.value.code == "request"
+
+
+def _status_source(tokens: list[str], now: list[int], **kw: Any) -> tuple[CachedStatusLists, IssuerTrust]:
+    trust = IssuerTrust({"keys": [JWK]}, clock=lambda: now[0])
+    return CachedStatusLists(lambda uri: tokens[0], trust, clock=lambda: now[0], **kw), trust
+
+
+def _token(lst: StatusList, *, iat: int, exp: float | None = None, ttl: int | None = None) -> str:
+    return status_list_token(lst, KEY, sub=STATUS_URI, iat=iat, exp=exp, ttl=ttl, kid="k1")  # type: ignore[arg-type]
+
+
+def _unavailable(src: CachedStatusLists, idx: int = 0) -> None:
+    with pytest.raises(VerificationError) as exc:
+        src.status(STATUS_URI, idx)
+    assert exc.value.code == "status_unavailable"
+
+
+def test_status_token_without_exp_is_bounded_by_max_age() -> None:
+    from netid.credentials.status_list import parse_status_list_token
+
+    now = [2_000_000]
+    lst = StatusList(1, 8)
+    token = _token(lst, iat=now[0] - 86_400)  # no exp: exactly one day old is still accepted
+    assert parse_status_list_token(token, KEY, now=now[0], expected_sub=STATUS_URI) == lst
+    old = _token(lst, iat=now[0] - 86_401)
+    with pytest.raises(VerificationError) as exc:
+        parse_status_list_token(old, KEY, now=now[0], expected_sub=STATUS_URI)
+    assert exc.value.code == "status_unavailable"
+    assert parse_status_list_token(old, KEY, now=now[0], expected_sub=STATUS_URI, max_age=2 * 86_400) == lst
+    # a 25-day-old token with a far exp is refused too: the age bound does not depend on exp
+    src, _ = _status_source([_token(lst, iat=now[0] - 25 * 86_400, exp=now[0] + 86_400)], now)
+    _unavailable(src)
+    # a cached token without exp is not served past iat + max_token_age
+    src, _ = _status_source([_token(lst, iat=now[0])], now, ttl=10**9)
+    assert src.status(STATUS_URI, 0) == 0
+    now[0] += 86_401
+    _unavailable(src)  # refetch gets the same (now too old) token
+
+
+def test_status_rollback_to_an_older_token_is_refused() -> None:
+    now = [2_000_000]
+    valid, revoked = StatusList(1, 8), StatusList(1, 8)
+    revoked.set(0, 1)
+    tokens = [_token(revoked, iat=now[0] - 10, exp=now[0] + 3600, ttl=60)]
+    src, _ = _status_source(tokens, now)
+    assert src.status(STATUS_URI, 0) == 1
+    now[0] += 61
+    tokens[0] = _token(valid, iat=now[0] - 3600, exp=now[0] + 3600)  # genuine, older, pre-revocation
+    _unavailable(src)
+    tokens[0] = _token(revoked, iat=now[0], exp=now[0] + 3600)  # the same iat again, or newer, is fine
+    assert src.status(STATUS_URI, 0) == 1
+
+
+def test_status_float_exp_bounds_cache_and_stale_serving() -> None:
+    now = [2_000_000]
+    lst = StatusList(1, 8)
+    fail = [False]
+    calls = [0]
+    token = _token(lst, iat=now[0], exp=now[0] + 100.5)
+    trust = IssuerTrust({"keys": [JWK]}, clock=lambda: now[0])
+
+    def fetch(uri: str) -> str:
+        calls[0] += 1
+        if fail[0]:
+            raise OSError("down")
+        return token
+
+    src = CachedStatusLists(fetch, trust, clock=lambda: now[0], ttl=1000, max_stale=10_000, leeway=0)
+    assert src.status(STATUS_URI, 0) == 0 and calls[0] == 1
+    now[0] += 100  # before exp (100.5): cached, no fetch
+    assert src.status(STATUS_URI, 0) == 0 and calls[0] == 1
+    fail[0] = True
+    now[0] += 1  # past the float exp: refetch fails and the stale list must not serve (exp bounds it)
+    _unavailable(src)
+
+
+def test_status_stale_serving_backs_off() -> None:
+    now = [2_000_000]
+    lst = StatusList(1, 8)
+    calls = [0]
+    fail = [False]
+    trust = IssuerTrust({"keys": [JWK]}, clock=lambda: now[0])
+
+    def fetch(uri: str) -> str:
+        calls[0] += 1
+        if fail[0]:
+            raise OSError("down")
+        return _token(lst, iat=now[0], exp=now[0] + 3600, ttl=60)
+
+    src = CachedStatusLists(fetch, trust, clock=lambda: now[0], max_stale=300, retry_interval=30)
+    src.status(STATUS_URI, 0)
+    fail[0] = True
+    now[0] += 61
+    for _ in range(5):
+        assert src.status(STATUS_URI, 0) == 0  # stale, one failed fetch only
+    assert calls[0] == 2
+    now[0] += 30
+    assert src.status(STATUS_URI, 0) == 0 and calls[0] == 3
+    now[0] += 300  # beyond max_stale
+    _unavailable(src)

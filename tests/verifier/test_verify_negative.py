@@ -155,6 +155,40 @@ def test_unknown_vct(w: World) -> None:
     rejects(w, present_forged(w, sdjwt, req), req, "vct")
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda p, d: p.pop("exp"),
+        lambda p, d: p.pop("iat"),
+        lambda p, d: p.update(status="valid"),
+        lambda p, d: p.pop("status"),
+        lambda p, d: p.update(status={"status_list": {"idx": -1, "uri": STATUS_URI}}),
+        lambda p, d: p.update(status={"status_list": {"idx": True, "uri": STATUS_URI}}),
+    ],
+)
+def test_netcert_profile_claims_are_required(w: World, edit: Any) -> None:
+    """Review A5: the generic SD-JWT layer treats exp/iat as optional; the netcert step does not."""
+    req = w.request(AGE)
+    rejects(w, present_forged(w, forged(w, payload_edit=edit), req), req, "claim_missing")
+
+
+def test_status_claim_not_required_without_a_status_source(w: World) -> None:
+    offline = Verifier(w.trust, status=None, replay_cache=InMemoryReplayCache(w.clock), clock=w.clock)
+    req = w.request(AGE)
+    vp = present_forged(w, forged(w, payload_edit=lambda p, d: p.pop("status")), req)
+    assert offline.verify(vp, req)["age_over_18"]
+    req = w.request(AGE)
+    vp = present_forged(w, forged(w, payload_edit=lambda p, d: p.pop("exp")), req)
+    rejects(w, vp, req, "claim_missing", verifier=offline)
+
+
+def test_kb_jwt_typ_with_media_type_prefix_is_accepted(w: World) -> None:
+    req = w.request(AGE)
+    sdjwt = forged(w)
+    kb = kb_jwt(HOLDER, sdjwt, aud=req.client_id, nonce=req.nonce, iat=req.iat, typ="application/KB+JWT")
+    assert w.verifier.verify({"netcert": [sdjwt + kb]}, req)["age_over_18"]
+
+
 def test_forged_baseline_is_valid(w: World) -> None:
     req = w.request(AGE)
     assert w.verifier.verify(present_forged(w, forged(w), req), req)["age_over_18"]

@@ -153,6 +153,21 @@ def test_netno_needs_a_credential_that_has_it() -> None:
     refused(w, w.request(Query(purpose="sign in", want_netno=True)).to_uri(), "no_credential")
 
 
+def test_netno_request_skips_a_same_sector_credential_without_netno() -> None:
+    """Review A4: an earlier sign-in batch (no netno) must not hide a real-name batch for the sector."""
+    w = make_world()
+    w.mint(1, kind="rp")  # sign-in batch, no netno; held first
+    w.mint(1, kind="rp", include_netno=True)  # real-name batch for the same sector
+    req = w.request(Query(purpose="sign in", want_subject=True, want_netno=True))
+    answers = w.verifier.verify(w.present(req), req)
+    assert answers.netno is not None and answers.subject is not None
+    assert [c.used for c in w.wallet.credentials] == [False, True]
+    # a plain sign-in still uses the first eligible credential (either one may answer it)
+    req = w.request(Query(purpose="sign in", want_subject=True))
+    w.verifier.verify(w.present(req), req)
+    assert [c.used for c in w.wallet.credentials] == [True, True]
+
+
 def test_request_uri_fetch_failure(w: World) -> None:
     req = w.request(AGE)
 
@@ -213,3 +228,75 @@ def test_unknown_amr_is_a_usage_error(w: World) -> None:
 
     with pytest.raises(UsageError):
         w.wallet.present(w.request(AGE).to_uri(), now=w.clock(), consent=lambda p: True, amr="retina")  # type: ignore[arg-type]
+
+
+def _rp_world_with_status(rp_status_value: int | None) -> tuple[World, Any]:
+    """A world whose RP certificate carries a status entry (protocol.md §4), and a wallet status source."""
+    from netid.credentials.jose import public_jwk
+    from netid.verifier import CachedStatusLists, issue_rp_certificate
+    from tests.verifier.kit import ISSUER, RESPONSE_URI, STATUS_URI
+
+    w = make_world()
+    w.rp_cert = issue_rp_certificate(
+        issuer=ISSUER, issuer_key=w.issuer_key, kid=w.kid, rp_id="shop.example", name="Example Shop",
+        sector="shop.example", allowed_predicates=("age_over", "subject"), purposes=("age check",),
+        response_uris=(RESPONSE_URI,), request_jwk=public_jwk(w.rp_key), now=NOW - 1000,
+        status=(STATUS_URI, 4242),
+    )  # fmt: skip
+    if rp_status_value is not None:
+        w.status.set(4242, rp_status_value)
+    w.wallet.rp_status = CachedStatusLists(w._fetch_status_late, w.trust, clock=w.clock)
+    w.mint(1)
+    return w, w.request(Query(purpose="age check", age_over=18))
+
+
+def test_wallet_refuses_a_revoked_rp() -> None:
+    """DESIGN §6 "RP revoked": the RP certificate's status entry is checked by a wallet with a source."""
+    for value in (1, 2):  # INVALID, SUSPENDED
+        w, req = _rp_world_with_status(value)
+        refused(w, req.to_uri(), "rp_certificate")
+        # the in-person mode checks it too
+        from netid.verifier.in_person import build_counter_request
+        from netid.wallet.in_person import answer_counter
+
+        desk = build_counter_request(
+            Query(purpose="age check", age_over=18),
+            rp_key=w.rp_key,
+            rp_certificate=w.rp_cert,
+            counter_id="gate-1",
+            now=w.clock(),
+            rng=w.rng,
+        )
+        with pytest.raises(WalletRefusal) as exc:
+            answer_counter(desk.to_qr_text(), w.wallet, now=w.clock(), consent=lambda p: True, amr="pin")
+        assert exc.value.code == "rp_certificate" and len(w.wallet.unused()) == 1
+    w, req = _rp_world_with_status(None)  # VALID
+    assert w.verifier.verify(w.present(req), req)["age_over_18"]
+
+
+def test_wallet_refuses_when_rp_status_cannot_be_determined() -> None:
+    w, req = _rp_world_with_status(None)
+
+    def down(uri: str) -> str:
+        raise OSError("issuer unreachable")
+
+    w.fetch_status = down  # type: ignore[method-assign]
+    refused(w, req.to_uri(), "rp_certificate")
+    w.wallet.rp_status = None  # a wallet without a status source does not check (nor fetch)
+    vp = w.present(req)
+    del w.fetch_status  # the issuer is back for the RP's own credential status check
+    assert w.verifier.verify(vp, req)["age_over_18"]
+
+
+def test_rp_certificate_with_malformed_status_is_refused() -> None:
+    from netid.credentials.jose import decode_jws_unverified, sign_jws
+    from netid.verifier import parse_rp_certificate
+
+    w = make_world()
+    _h, claims, _, _ = decode_jws_unverified(w.rp_cert)
+    bad = sign_jws(claims | {"status": {"status_list": {"idx": -1, "uri": "x"}}}, w.issuer_key,
+                   typ="netid-rp+jwt", kid=w.kid)  # fmt: skip
+    with pytest.raises(Exception) as exc:
+        parse_rp_certificate(bad, w.jwks, NOW)
+    assert getattr(exc.value, "code", None) == "rp_certificate"
+    assert parse_rp_certificate(w.rp_cert, w.jwks, NOW).status is None

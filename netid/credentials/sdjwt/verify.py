@@ -23,6 +23,7 @@ from netid.credentials.jose import (
     VerifyingKey,
     decode_jws_unverified,
     load_public_jwk,
+    typ_matches,
     verifying_key,
 )
 from netid.credentials.sdjwt.codec import SD_ALG, Disclosure, sd_hash, split_sd_jwt
@@ -55,16 +56,6 @@ class VerifiedSdJwt:
 
 def _fail(code: str, message: str) -> VerificationError:
     return VerificationError(code, message)
-
-
-def _typ_matches(typ: object, expected: str) -> bool:
-    # RFC 7515 §4.1.9: media types are case-insensitive and "application/" may be omitted.
-    if not isinstance(typ, str):
-        return False
-    t = typ.lower()
-    if t.startswith("application/"):
-        t = t[len("application/") :]
-    return t == expected.lower()
 
 
 class _Processor:
@@ -259,7 +250,7 @@ def _verify(
         raise _fail("issuer_signature", "issuer signature does not verify")
 
     # 4. typ and _sd_alg.
-    if expected_typ is not None and not _typ_matches(header.get("typ"), expected_typ):
+    if expected_typ is not None and not typ_matches(header.get("typ"), expected_typ):
         raise _fail("typ", "issuer JWT typ is not the expected one")
     if payload.get("_sd_alg", SD_ALG) != SD_ALG:
         raise _fail("sd_alg", "unsupported _sd_alg")
@@ -310,7 +301,7 @@ def _verify(
         kb_header, kb_payload, kb_input, kb_sig = decode_jws_unverified(parts.kb_jwt)
     except ParseError as exc:
         raise _fail("malformed", f"KB-JWT: {exc}") from exc
-    if kb_header.get("typ") != KB_JWT_TYP:
+    if not typ_matches(kb_header.get("typ"), KB_JWT_TYP):
         raise _fail("kb_typ", "KB-JWT typ is not kb+jwt")
     kb_alg = kb_header.get("alg")
     if not isinstance(kb_alg, str) or kb_alg not in allowed:
