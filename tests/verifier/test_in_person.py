@@ -29,6 +29,7 @@ from netid.verifier.in_person import (
     presentation_from_qr,
 )
 from netid.wallet.in_person import answer_counter
+from tests.strategies import mutated
 from tests.verifier.kit import ISSUER, PERSON, RESPONSE_URI, World, fixed_key, make_world
 
 AGE_GATE = Query(purpose="age check", age_over=18)
@@ -450,19 +451,6 @@ _PW.mint(1)
 _PW_REQ = counter(_PW, HOTEL)
 _PW_QR = answer(_PW, _PW_REQ)
 _PW_ANSWERS = CounterVerifier(_PW.trust, status=None, clock=_PW.clock).verify(_PW_QR, _PW_REQ)
-
-
-@st.composite
-def mutated(draw: st.DrawFn, text: str) -> str:
-    """``text`` with one character replaced, deleted or inserted."""
-    i = draw(st.integers(0, len(text) - 1))
-    op = draw(st.sampled_from(["replace", "delete", "insert"]))
-    ch = draw(st.characters(codec="utf-8"))
-    if op == "replace":
-        return text[:i] + ch + text[i + 1 :]
-    if op == "delete":
-        return text[:i] + text[i + 1 :]
-    return text[:i] + ch + text[i:]
 
 
 @settings(max_examples=300, deadline=None)

@@ -18,6 +18,7 @@ from netid.credentials.status_list import StatusList, parse_status_list_token
 from netid.errors import VERIFICATION_CODES, ParseError, VerificationError
 from netid.verifier import Query, open_request, parse_rp_certificate
 from netid.verifier.dcql import build_dcql, parse_dcql
+from tests.strategies import mutated
 from tests.verifier.kit import STATUS_URI, World, make_world
 
 WORLD: World = make_world("EdDSA")
@@ -30,19 +31,6 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=20,
 )
-
-
-@st.composite
-def mutated(draw: st.DrawFn, text: str) -> str:
-    """``text`` with one character replaced, deleted or inserted."""
-    i = draw(st.integers(0, len(text) - 1))
-    op = draw(st.sampled_from(["replace", "delete", "insert"]))
-    ch = draw(st.characters(codec="utf-8"))
-    if op == "replace":
-        return text[:i] + ch + text[i + 1 :]
-    if op == "delete":
-        return text[:i] + text[i + 1 :]
-    return text[:i] + ch + text[i:]
 
 
 def _open(text: str) -> None:
