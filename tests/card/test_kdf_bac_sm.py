@@ -176,3 +176,34 @@ def test_unwrap_response_on_mutated_valid_answers(data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(raw)))
     with contextlib.suppress(SecureMessagingError, ParseError):
         terminal.unwrap_response(bytes(raw[:cut]))
+
+
+# --- AES secure messaging against an independent implementation (OpenPACE) -------------------------------
+
+AES_SM = load_vectors("icao9303-11-aes-sm")
+
+
+def test_aes_sm_terminal_matches_openpace() -> None:
+    terminal = SecureMessaging.for_pace(h(AES_SM["ks_enc"]), h(AES_SM["ks_mac"]))
+    for ex in AES_SM["exchanges"]:
+        wrapped = terminal.wrap_command(CommandAPDU.from_bytes(h(ex["command"])))
+        assert wrapped.to_bytes() == h(ex["protected_command"])
+        answer = terminal.unwrap_response(h(ex["protected_response"]))
+        assert answer.data == h(ex["response_data"]) and answer.sw == int(ex["sw"], 16)
+
+
+def test_aes_sm_chip_matches_openpace() -> None:
+    chip = SecureMessaging.for_pace(h(AES_SM["ks_enc"]), h(AES_SM["ks_mac"]))
+    for ex in AES_SM["exchanges"]:
+        assert chip.unwrap_command(h(ex["protected_command"])).to_bytes() == h(ex["command"])
+        response = ResponseAPDU(h(ex["response_data"]), *h(ex["sw"]))
+        assert chip.wrap_response(response) == h(ex["protected_response"])
+
+
+def test_aes_sm_rejects_a_response_replayed_out_of_sequence() -> None:
+    # the SSC is in every MAC: the second exchange's response is not valid in place of the first's
+    terminal = SecureMessaging.for_pace(h(AES_SM["ks_enc"]), h(AES_SM["ks_mac"]))
+    first, second = AES_SM["exchanges"][:2]
+    terminal.wrap_command(CommandAPDU.from_bytes(h(first["command"])))
+    with pytest.raises(SecureMessagingError):
+        terminal.unwrap_response(h(second["protected_response"]))
