@@ -117,3 +117,17 @@ def test_parse_refuses_wrong_structures() -> None:
     ):
         with pytest.raises(ParseError):
             parse_sod(junk)
+
+
+@pytest.mark.parametrize("serial", [0, -5])
+def test_certificate_with_non_positive_serial_is_refused(serial: int) -> None:
+    # RFC 5280 §4.1.2.2: serial numbers are positive; cryptography only warns today, so we refuse first
+    pki = make_pki(0, "ecdsa-p256")
+    data = encode_sod(HASHES, signer_certificate=pki.ds_certificate, signer_key=pki.ds_key)
+    info = cms.ContentInfo.load(tlv.decode_single(data, 0x77).value)
+    cert = info["content"]["certificates"][0].chosen
+    cert["tbs_certificate"]["serial_number"] = serial
+    info["content"]["certificates"][0] = cms.CertificateChoices(name="certificate", value=cert)
+    forged = tlv.encode(0x77, info.dump(force=True))
+    with pytest.raises(ParseError, match="serial number is not positive"):
+        parse_sod(forged)

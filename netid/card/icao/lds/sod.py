@@ -221,6 +221,10 @@ def _parse_content_info(der: bytes) -> SecurityObject:
             continue
         cert = choice.chosen
         der = bytes(cert.dump())
+        serial = cert["tbs_certificate"]["serial_number"].native
+        if not isinstance(serial, int) or serial <= 0:
+            # RFC 5280 §4.1.2.2; cryptography only warns today and will refuse such certificates later
+            raise ParseError(_WHAT, "a certificate's serial number is not positive")
         x509.load_der_x509_certificate(der)  # force a full parse now, inside the try
         certificates.append(der)
         if signer_cert is None and _matches(sid, cert):
