@@ -15,7 +15,25 @@ EXTENDED_NE_MAX = 65536
 SHORT_NC_MAX = 255
 EXTENDED_NC_MAX = 65535
 
+# Status words by name (ISO/IEC 7816-4 §5.6), for code that must *produce* them (the simulator, the
+# chip-side protocol state machines); code that receives them uses status_error() and the classes below.
 SW_SUCCESS = 0x9000
+SW_END_OF_FILE = 0x6282
+SW_AUTH_FAILED = 0x6300
+SW_WRONG_LENGTH = 0x6700
+SW_CHAINING_UNSUPPORTED = 0x6884
+SW_SECURITY_STATUS = 0x6982
+SW_CONDITIONS = 0x6985
+SW_NO_CURRENT_EF = 0x6986
+SW_SM_MISSING = 0x6987
+SW_SM_INCORRECT = 0x6988
+SW_WRONG_DATA = 0x6A80
+SW_FILE_NOT_FOUND = 0x6A82
+SW_WRONG_P1P2 = 0x6A86
+SW_REF_NOT_FOUND = 0x6A88
+SW_OFFSET_OUTSIDE = 0x6B00
+SW_INS_UNSUPPORTED = 0x6D00
+SW_CLA_UNSUPPORTED = 0x6E00
 
 
 @dataclass(frozen=True, slots=True)

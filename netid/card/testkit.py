@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from netid.card.icao.aa import AAPrivateKey
 from netid.card.icao.access import CanAccessKey, MrzAccessKey
 from netid.card.icao.lds import FID_CARD_ACCESS, FID_COM, FID_DG, FID_SOD
 from netid.card.icao.lds.com import encode_com
@@ -55,7 +56,7 @@ from netid.card.icao.security_infos import (
     SecurityInfos,
     encode_security_infos,
 )
-from netid.card.simulator.image import AAPrivateKey, ChipImage
+from netid.card.simulator.image import ChipImage
 from netid.errors import UsageError
 from netid.personal_number import age_on, mask_personal_number, personal_number_check_char
 

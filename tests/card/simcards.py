@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from netid.card import tlv
+from netid.card.icao.aa import AAPrivateKey
 from netid.card.icao.access import MrzAccessKey
 from netid.card.icao.lds import FID_CARD_ACCESS, FID_COM, FID_DG, FID_SOD
 from netid.card.icao.security_infos import (
@@ -19,7 +20,7 @@ from netid.card.icao.security_infos import (
     SecurityInfos,
     encode_security_infos,
 )
-from netid.card.simulator.image import AAPrivateKey, ChipImage
+from netid.card.simulator.image import ChipImage
 
 MRZ_KEY = MrzAccessKey("L898902C", "690806", "940623")
 CAN = "123456"

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import socket
 
-from netid.card.apdu import CommandAPDU, ResponseAPDU
+from netid.card.apdu import SW_SUCCESS, CommandAPDU, ResponseAPDU
 from netid.card.reader import CardRemoved
 from netid.errors import ParseError
 
-SW_OK = 0x9000
 CLA_PROPRIETARY = 0x80
 INS_ECHO = 0xEE  # answers the command data (extended Lc lets it carry > 255 bytes)
 INS_NEEDS_GET_RESPONSE = 0x61  # answers 61xx; the data follows with GET RESPONSE
@@ -84,14 +83,14 @@ class FileCard:
         if apdu.ins == 0xA4:  # SELECT
             if apdu.p1 == 0x04:
                 self.selected = None
-                return ResponseAPDU.status(SW_OK)
+                return ResponseAPDU.status(SW_SUCCESS)
             if len(apdu.data) != 2:
                 return ResponseAPDU.status(0x6700)
             fid = int.from_bytes(apdu.data, "big")
             if fid not in self.files:
                 return ResponseAPDU.status(0x6A82)
             self.selected = fid
-            return ResponseAPDU.status(SW_OK)
+            return ResponseAPDU.status(SW_SUCCESS)
         if apdu.ins == 0xB0:  # READ BINARY, 15-bit offset
             if self.selected is None:
                 return ResponseAPDU.status(0x6986)

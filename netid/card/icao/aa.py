@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Callable
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from netid._typing import Rng
 from netid.card.icao.security_infos import (
     ECDSA_PLAIN_SHA1,
     ECDSA_PLAIN_SHA224,
@@ -37,7 +37,6 @@ from netid.card.icao.security_infos import (
 )
 from netid.errors import ActiveAuthenticationError, UsageError
 
-Rng = Callable[[int], bytes]
 AAPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 CHALLENGE_LENGTH = 8

@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from netid.card.apdu import CommandAPDU, ResponseAPDU
+from netid._typing import Rng
+from netid.card.apdu import SW_AUTH_FAILED, SW_CONDITIONS, SW_WRONG_LENGTH, CommandAPDU, ResponseAPDU
 from netid.card.icao.kdf import KdfCounter, bac_keys, kdf
 from netid.card.icao.sm import SecureMessaging, pad, retail_mac, tdes_cbc
 from netid.errors import AccessControlError, UsageError
 
-Rng = Callable[[int], bytes]
-
 INS_GET_CHALLENGE = 0x84
 INS_EXTERNAL_AUTHENTICATE = 0x82
-
-SW_OK = 0x9000
-SW_AUTH_FAILED = 0x6300
-SW_WRONG_LENGTH = 0x6700
-SW_CONDITIONS = 0x6985
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,11 +17,19 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Callable
 from enum import IntEnum
 
+from netid._typing import Rng
 from netid.card import tlv
-from netid.card.apdu import CommandAPDU, ResponseAPDU
+from netid.card.apdu import (
+    SW_AUTH_FAILED,
+    SW_CONDITIONS,
+    SW_REF_NOT_FOUND,
+    SW_SUCCESS,
+    SW_WRONG_DATA,
+    CommandAPDU,
+    ResponseAPDU,
+)
 from netid.card.icao.bac import AccessResult
 from netid.card.icao.ec import PACE_CURVES, Curve, Point
 from netid.card.icao.kdf import KdfCounter, kdf, pace_password_key
@@ -29,18 +37,9 @@ from netid.card.icao.security_infos import ID_PACE_ECDH_GM_AES_CBC_CMAC_128, enc
 from netid.card.icao.sm import SecureMessaging, aes_cbc, aes_cmac
 from netid.errors import AccessControlError, ParseError, UsageError
 
-Rng = Callable[[int], bytes]
-
 INS_MSE = 0x22
 INS_GENERAL_AUTHENTICATE = 0x86
 MSE_SET_AT_PACE = (0xC1, 0xA4)
-
-SW_OK = 0x9000
-SW_AUTH_FAILED = 0x6300
-SW_WRONG_LENGTH = 0x6700
-SW_CONDITIONS = 0x6985
-SW_WRONG_DATA = 0x6A80
-SW_NOT_FOUND = 0x6A88
 
 
 class PasswordRef(IntEnum):
@@ -254,25 +253,25 @@ class PaceChip:
             return self._fail(SW_WRONG_DATA)
         oid = next((o for o in SUPPORTED_PROTOCOLS if encode_oid(o) == oid_raw), None)
         if oid is None:
-            return self._fail(SW_NOT_FOUND)
+            return self._fail(SW_REF_NOT_FOUND)
         if ref_raw[0] not in {int(r) for r in PasswordRef} or PasswordRef(ref_raw[0]) not in self._passwords:
-            return self._fail(SW_NOT_FOUND)
+            return self._fail(SW_REF_NOT_FOUND)
         if param_raw is None:
             if len(self._parameter_ids) != 1:
-                return self._fail(SW_NOT_FOUND)
+                return self._fail(SW_REF_NOT_FOUND)
             param = self._parameter_ids[0]
         elif len(param_raw) != 1 or param_raw[0] not in self._parameter_ids:
-            return self._fail(SW_NOT_FOUND)
+            return self._fail(SW_REF_NOT_FOUND)
         else:
             param = param_raw[0]
         if param not in PACE_CURVES:
-            return self._fail(SW_NOT_FOUND)
+            return self._fail(SW_REF_NOT_FOUND)
         ref = PasswordRef(ref_raw[0])
         self._curve = PACE_CURVES[param]
         self._oid = oid
         self._k_pi = pace_password_key(self._passwords[ref], is_mrz=ref == PasswordRef.MRZ)
         self._state = "nonce"
-        return ResponseAPDU.status(SW_OK)
+        return ResponseAPDU.status(SW_SUCCESS)
 
     def general_authenticate(self, command: CommandAPDU) -> ResponseAPDU:
         """One step of the GA chain; out-of-order or wrongly chained steps answer 6985."""

@@ -21,14 +21,32 @@ can rely on them):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from netid._typing import Rng
 from netid.card import tlv
-from netid.card.apdu import CommandAPDU, ResponseAPDU
+from netid.card.apdu import (
+    SW_CHAINING_UNSUPPORTED,
+    SW_CLA_UNSUPPORTED,
+    SW_CONDITIONS,
+    SW_END_OF_FILE,
+    SW_FILE_NOT_FOUND,
+    SW_INS_UNSUPPORTED,
+    SW_NO_CURRENT_EF,
+    SW_OFFSET_OUTSIDE,
+    SW_REF_NOT_FOUND,
+    SW_SECURITY_STATUS,
+    SW_SM_INCORRECT,
+    SW_SM_MISSING,
+    SW_SUCCESS,
+    SW_WRONG_LENGTH,
+    SW_WRONG_P1P2,
+    CommandAPDU,
+    ResponseAPDU,
+)
 from netid.card.icao.aa import ECDSA_HASHES, sign_challenge
 from netid.card.icao.bac import BacChip
 from netid.card.icao.lds import EMRTD_AID, FID_CARD_ACCESS, FID_DG, SFI
@@ -38,24 +56,6 @@ from netid.card.icao.sm import SecureMessaging, SmDataMissingError
 from netid.card.reader import CardRemoved
 from netid.card.simulator.image import ChipImage
 from netid.errors import ParseError, SecureMessagingError
-
-Rng = Callable[[int], bytes]
-
-SW_OK = 0x9000
-SW_END_OF_FILE = 0x6282
-SW_WRONG_LENGTH = 0x6700
-SW_CHAINING_UNSUPPORTED = 0x6884
-SW_SECURITY_STATUS = 0x6982
-SW_CONDITIONS = 0x6985
-SW_NO_CURRENT_EF = 0x6986
-SW_SM_MISSING = 0x6987
-SW_SM_INCORRECT = 0x6988
-SW_FILE_NOT_FOUND = 0x6A82
-SW_WRONG_P1P2 = 0x6A86
-SW_REF_NOT_FOUND = 0x6A88
-SW_OFFSET_OUTSIDE = 0x6B00
-SW_INS_UNSUPPORTED = 0x6D00
-SW_CLA_UNSUPPORTED = 0x6E00
 
 _MF = "MF"
 _APP = "eMRTD"
@@ -218,14 +218,14 @@ class SimulatedCard:
             return _status(SW_WRONG_P1P2)
         if cmd.p1 == 0x00 and cmd.data in (b"", b"\x3f\x00"):
             self._df, self._ef = _MF, None
-            return _status(SW_OK)
+            return _status(SW_SUCCESS)
         if cmd.p1 == 0x04:
             if cmd.data != EMRTD_AID:
                 return _status(SW_FILE_NOT_FOUND)
             self._df, self._ef = _APP, None
             if cmd.p2 == 0x00:
                 return ResponseAPDU(tlv.encode(0x6F, tlv.encode(0x84, EMRTD_AID)), 0x90, 0x00)
-            return _status(SW_OK)
+            return _status(SW_SUCCESS)
         if cmd.p1 in (0x00, 0x02):
             if len(cmd.data) != 2:
                 return _status(SW_WRONG_LENGTH)
@@ -246,7 +246,7 @@ class SimulatedCard:
                     ],
                 )
                 return ResponseAPDU(fcp, 0x90, 0x00)
-            return _status(SW_OK)
+            return _status(SW_SUCCESS)
         return _status(SW_WRONG_P1P2)
 
     def _resolve_sfi(self, sfi: int) -> int | ResponseAPDU:

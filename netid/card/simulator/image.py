@@ -11,9 +11,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
-AAPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+from netid.card.icao.aa import AAPrivateKey
 
 
 @dataclass(frozen=True, repr=False)
