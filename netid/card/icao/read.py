@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from netid._typing import Rng
 from netid.card import tlv
 from netid.card.apdu import CommandAPDU, FileNotFound, ResponseAPDU, status_error
 from netid.card.icao.access import AccessKey, CanAccessKey, MrzAccessKey
@@ -50,8 +51,6 @@ from netid.card.icao.security_infos import parse_security_infos
 from netid.card.icao.sm import SecureMessaging
 from netid.card.reader import CardConnection, CardReader
 from netid.errors import AccessControlError, ParseError, TagLostError, UsageError
-
-Rng = Callable[[int], bytes]
 
 DEFAULT_FILES: tuple[int, ...] = (FID_COM, FID_DG[1], FID_DG[2], FID_DG[11], FID_DG[14], FID_DG[15], FID_SOD)
 
