@@ -5,7 +5,7 @@
 The first table is the simulator against the protocol minimum; the second is the same read through each
 transport (bench/card_read_backends.py): in-process, real nfcpy over its udp driver, real pcscd + vpcd.
 
-The card comes from ``netid.card.testkit`` (DG2 portrait ~15 KB). Wall time on the simulator includes
+The card comes from ``netid.testing.cards`` (DG2 portrait ~15 KB). Wall time on the simulator includes
 both sides' cryptography (the chip's PACE/BAC and AA run in the same Python process), so it bounds the
 host cost, not a real chip's.
 
@@ -33,11 +33,11 @@ from dataclasses import dataclass
 
 from netid.card.icao.access import AccessKey
 from netid.card.icao.lds import FID_CARD_ACCESS, FID_DG
-from netid.card.icao.read import DEFAULT_FILES, SHORT_READ, read_document
-from netid.card.reader import CardReader
+from netid.card.icao.read_document import DEFAULT_FILES, SHORT_READ, read_document
+from netid.card.interface import CardReader
 from netid.card.simulator import SimulatedCard, SimulatorReader
 from netid.card.simulator.image import ChipImage
-from netid.card.testkit import make_card
+from netid.testing.cards import make_card
 
 CHALLENGE = bytes(8)
 #: ISO 7816-4 compact TLV: card capabilities (tag 7) announcing extended Lc/Le, then the status indicator

@@ -29,16 +29,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.integration.pcsc_env
 
+from netid.card.backends.nfc import NfcReader
+from netid.card.backends.pcsc import PcscReader
 from netid.card.icao.access import AccessKey
-from netid.card.icao.read import read_document
-from netid.card.reader import CardReader
-from netid.card.readers.nfc import NfcReader
-from netid.card.readers.pcsc import PcscReader
-from netid.card.serve.nfc_target import NfcTarget
-from netid.card.serve.vpcd import VpcdCard
+from netid.card.icao.read_document import read_document
+from netid.card.interface import CardReader
 from netid.card.simulator import SimulatedCard, SimulatorReader
 from netid.card.simulator.image import ChipImage
-from netid.card.testkit import make_card
+from netid.testing.cards import make_card
+from netid.testing.servers.nfc_target import NfcTarget
+from netid.testing.servers.vpcd import VpcdCard
 from tests.integration.file_card import free_udp_port
 from tests.integration.full_read import EXTENDED_HISTORICAL_BYTES
 from tests.integration.pcsc_env import (

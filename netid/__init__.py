@@ -38,10 +38,10 @@ from netid.errors import (
 __version__ = "0.1.0"
 
 _LAZY = {
-    "read_document": "netid.card.icao.read",
-    "read_document_with_retry": "netid.card.icao.read",
-    "verify_document": "netid.card.icao.inspection",
-    "open_reader": "netid.card.readers.select",
+    "read_document": "netid.card.icao.read_document",
+    "read_document_with_retry": "netid.card.icao.read_document",
+    "verify_document": "netid.card.icao.verify_document",
+    "open_reader": "netid.card.backends.registry",
     "MrzAccessKey": "netid.card.icao.access",
     "CanAccessKey": "netid.card.icao.access",
     "Query": "netid.verifier",
@@ -77,10 +77,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from netid.card.backends.registry import open_reader
     from netid.card.icao.access import CanAccessKey, MrzAccessKey
-    from netid.card.icao.inspection import verify_document
-    from netid.card.icao.read import read_document, read_document_with_retry
-    from netid.card.readers.select import open_reader
+    from netid.card.icao.read_document import read_document, read_document_with_retry
+    from netid.card.icao.verify_document import verify_document
     from netid.verifier import Answers, IssuerTrust, Query, Verifier, build_request
     from netid.wallet import Wallet
 

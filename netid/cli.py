@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 timeout=args.timeout,
             )
     except NetIDError as exc:
-        from netid.card.readers.select import describe_reader_error
+        from netid.card.backends.registry import describe_reader_error
 
         console.print(f"[bold red]error:[/] {describe_reader_error(exc)}")
         return 1

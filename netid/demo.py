@@ -25,9 +25,8 @@ from rich.console import Console
 from rich.panel import Panel
 
 from netid.card.cli import read_with_progress, render_verification
-from netid.card.icao.inspection import VerifiedDocument, verify_document
+from netid.card.icao.verify_document import VerifiedDocument, verify_document
 from netid.card.simulator import SimulatedCard, SimulatorReader
-from netid.card.testkit import make_card
 from netid.credentials.jose import generate_signing_key, public_jwk
 from netid.credentials.netcert import IdentityAttributes, mint_netcert_batch
 from netid.credentials.netno import format_netno, generate_netno
@@ -38,7 +37,8 @@ from netid.credentials.status_list import (
     status_list_token,
 )
 from netid.errors import NetIDError
-from netid.privacy import find_values, personal_value_forms
+from netid.testing.cards import make_card
+from netid.testing.leaks import find_values, personal_value_forms
 from netid.verifier import (
     Answers,
     CachedStatusLists,

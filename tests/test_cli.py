@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from netid.card.testkit import make_card
 from netid.cli import main
+from netid.testing.cards import make_card
 
 
 def test_readers_lists_the_simulator(capsys: pytest.CaptureFixture[str]) -> None:

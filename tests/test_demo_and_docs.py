@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from netid.demo import run_demo
-from netid.privacy import find_values, personal_value_forms
+from netid.testing.leaks import find_values, personal_value_forms
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ def test_demo_answers_and_leaks_nothing(tmp_path: Path) -> None:
         "answers.json",
     }
 
-    from netid.card.testkit import make_card
+    from netid.testing.cards import make_card
 
     person = make_card(11).person
     forms = personal_value_forms(personal_number=person.personal_number, date_of_birth=person.date_of_birth)

@@ -1,5 +1,5 @@
 """``netid card …`` commands: list readers, read and verify a card. Presentation only; the work is done by
-:mod:`netid.card.icao.read` and :mod:`netid.card.icao.inspection`."""
+:mod:`netid.card.icao.read_document` and :mod:`netid.card.icao.verify_document`."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
+from netid.card.backends.registry import list_readers, open_reader
 from netid.card.icao.access import AccessKey, CanAccessKey, MrzAccessKey
-from netid.card.icao.inspection import VerifiedDocument, verify_document
 from netid.card.icao.passive_auth import CscaTrustStore
-from netid.card.icao.read import CardReadout, ReadProgress, read_document_with_retry
-from netid.card.reader import CardReader
-from netid.card.readers.select import list_readers, open_reader
+from netid.card.icao.read_document import CardReadout, ReadProgress, read_document_with_retry
+from netid.card.icao.verify_document import VerifiedDocument, verify_document
+from netid.card.interface import CardReader
 from netid.errors import ActiveAuthenticationError, PassiveAuthenticationError, UsageError
 
 
@@ -126,7 +126,7 @@ def read_card_command(
         store.add(x509.load_pem_x509_certificate(Path(path).read_bytes()))
     if reader_spec.split(":", maxsplit=1)[0] == "sim":
         # the simulated card is a test-kit card: its MRZ and its (TEST ONLY) CSCA are known
-        from netid.card.testkit import make_card  # noqa: PLC0415 - only the simulator needs the test kit
+        from netid.testing.cards import make_card  # noqa: PLC0415 - only the simulator needs the test kit
 
         seed = int(reader_spec.split(":")[1]) if ":" in reader_spec else 0
         card = make_card(seed)

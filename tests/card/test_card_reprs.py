@@ -6,9 +6,9 @@ from __future__ import annotations
 from netid.card.apdu import CommandAPDU
 from netid.card.icao.bac import BacChip, BacTerminal
 from netid.card.icao.pace import PaceChip, PaceTerminal, PasswordRef
-from netid.card.icao.read import _ReadState, read_document
+from netid.card.icao.read_document import _ReadState, read_document
 from netid.card.simulator import SimulatedCard, SimulatorReader
-from netid.card.testkit import TestCard, make_card
+from netid.testing.cards import TestCard, make_card
 
 CHALLENGE = bytes(range(8))
 

@@ -23,8 +23,8 @@ from netid.card.icao.security_infos import (
     PaceInfo,
     SecurityInfos,
 )
-from netid.card.testkit import synthetic_portrait
 from netid.errors import ParseError, UsageError
+from netid.testing.cards import synthetic_portrait
 from tests.vectors import h, load_vectors
 
 MRZ = load_vectors("icao9303-mrz")

@@ -22,9 +22,9 @@ from netid.card.icao.lds.dg15 import parse_dg15
 from netid.card.icao.lds.sod import encode_sod, parse_sod
 from netid.card.icao.mrz import parse_mrz
 from netid.card.icao.passive_auth import verify_passive_authentication
-from netid.card.testkit import make_card, make_pki
 from netid.errors import ParseError, PassiveAuthenticationError
 from netid.personal_number import validate_personal_number
+from netid.testing.cards import make_card, make_pki
 
 TODAY = datetime.date(2026, 6, 1)
 EC_CARD = make_card(21, today=TODAY, portrait_bytes=3000)

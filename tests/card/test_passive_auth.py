@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from netid.card.icao.lds import FID_COM, FID_DG, FID_SOD
 from netid.card.icao.lds.sod import encode_sod, hash_data_group
 from netid.card.icao.passive_auth import CscaTrustStore, verify_passive_authentication
-from netid.card.testkit import make_card, make_chip, make_person, make_pki, tamper_file
 from netid.errors import PassiveAuthenticationError, UsageError
+from netid.testing.cards import make_card, make_chip, make_person, make_pki, tamper_file
 
 NOW = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
 TODAY = NOW.date()

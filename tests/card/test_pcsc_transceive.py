@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from netid.card.apdu import CommandAPDU
-from netid.card.readers.pcsc import PcscConnection
+from netid.card.backends.pcsc import PcscConnection
 
 
 class FakeScard(SimpleNamespace):

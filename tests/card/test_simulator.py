@@ -9,7 +9,7 @@ from netid.card.icao.bac import BacTerminal
 from netid.card.icao.lds import EMRTD_AID, FID_CARD_ACCESS, FID_COM, FID_DG
 from netid.card.icao.pace import PaceTerminal, PasswordRef
 from netid.card.icao.sm import SecureMessaging
-from netid.card.reader import CardRemoved
+from netid.card.interface import CardRemoved
 from netid.card.simulator import Faults, SimulatedCard, SimulatorReader
 from netid.errors import TagLostError
 from tests.card.simcards import CAN, MRZ_KEY, build_image

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from netid.card import tlv
 from netid.card.icao.lds.sod import ID_LDS_SECURITY_OBJECT, encode_sod, hash_data_group, parse_sod
-from netid.card.testkit import make_pki
 from netid.errors import ParseError, UsageError
+from netid.testing.cards import make_pki
 
 HASHES = {1: hash_data_group(b"dg1", "sha256"), 2: hash_data_group(b"dg2", "sha256")}
 

@@ -1,7 +1,7 @@
 """Fixtures that put card applications onto the real reader stacks.
 
-- nfcpy: a :class:`~netid.card.serve.nfc_target.NfcTarget` on ``udp:127.0.0.1:<free port>`` and a reader
-  path for :class:`~netid.card.readers.nfc.NfcReader`.
+- nfcpy: a :class:`~netid.testing.servers.nfc_target.NfcTarget` on ``udp:127.0.0.1:<free port>`` and a reader
+  path for :class:`~netid.card.backends.nfc.NfcReader`.
 - PC/SC: one private pcscd per session (``pcsc_env.PrivatePcscd``) and a per-test virtual card in its
   vpcd reader.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from netid.card.reader import CardApplication
+from netid.card.interface import CardApplication
 from tests.integration.file_card import free_udp_port
 from tests.integration.pcsc_env import (
     PcscEnvUnavailable,
@@ -61,7 +61,7 @@ def pcscd() -> Iterator[PrivatePcscd]:
 def vpcd_slot(pcscd: PrivatePcscd) -> Iterator[Callable[..., object]]:
     """``vpcd_slot(app, **kwargs)`` puts ``app`` (or an empty slot for ``None``) in the private pcscd's
     reader; stopped, and the reader seen empty again, at teardown."""
-    from netid.card.serve.vpcd import VpcdCard
+    from netid.testing.servers.vpcd import VpcdCard
 
     cards: list[VpcdCard] = []
 
@@ -84,7 +84,7 @@ def nfc_target() -> Iterator[Callable[..., object]]:
     """``nfc_target(app, **kwargs)`` serves ``app`` as an ISO-DEP Type 4A card on a free loopback UDP port
     and returns the started target (its ``reader_path`` is what NfcReader opens)."""
     pytest.importorskip("nfc")
-    from netid.card.serve.nfc_target import NfcTarget
+    from netid.testing.servers.nfc_target import NfcTarget
 
     targets: list[NfcTarget] = []
 

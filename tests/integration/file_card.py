@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 
 from netid.card.apdu import SW_SUCCESS, CommandAPDU, ResponseAPDU
-from netid.card.reader import CardRemoved
+from netid.card.interface import CardRemoved
 from netid.errors import ParseError
 
 CLA_PROPRIETARY = 0x80

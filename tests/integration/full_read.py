@@ -21,7 +21,7 @@ def make_test_card(protocol: str) -> Any:
 
     The BAC-only chip has no EF.CardAccess to probe extended length with, so it announces it in its
     historical bytes (in the ATS over nfcpy, in the pseudo-ATR 3B 8n 80 01 ... over PC/SC)."""
-    testkit = pytest.importorskip("netid.card.testkit")
+    testkit = pytest.importorskip("netid.testing.cards")
     if protocol == "PACE":
         return testkit.make_card(seed=5)
     card = testkit.make_card(seed=5, pace_parameter_ids=())

@@ -6,7 +6,7 @@ the machine's own PC/SC setup.
   ``PCSCLITE_CSOCK_NAME``), so pcscd runs in a private mount namespace where a temp folder is bind-mounted
   on ``/run``; clients in this process reach it through ``PCSCLITE_CSOCK_NAME=<tmp>/pcscd/pcscd.comm``,
   which must be set before the first PC/SC call of the process (libpcsclite caches it).
-- Own network: vpcd listens for its virtual card on *every* interface (see netid.card.serve.vpcd for why
+- Own network: vpcd listens for its virtual card on *every* interface (see netid.testing.servers.vpcd for why
   the listening mode is used), so pcscd also gets a private network namespace with only a loopback
   interface; :meth:`PrivatePcscd.connector` opens card sockets inside that namespace. Nothing is exposed
   on the machine's network and the fixed vpcd port cannot clash with anything.
@@ -187,7 +187,7 @@ class PrivatePcscd:
         raise PcscEnvUnavailable(f"pcscd did not come up within {timeout}s: {self.log_tail()}")
 
     def connector(self, slot: int = 0) -> Callable[[], socket.socket]:
-        """A ``connect`` callable for :class:`netid.card.serve.vpcd.VpcdCard`: a socket to this pcscd's
+        """A ``connect`` callable for :class:`netid.testing.servers.vpcd.VpcdCard`: a socket to this pcscd's
         vpcd slot, created inside pcscd's private network namespace."""
         ns_path = self._netns_path()
         addr = ("127.0.0.1", self.port + slot)

@@ -39,7 +39,7 @@ class SlowCard(FileCard):
 
 
 def test_short_and_extended_apdus(nfc_target: Serve) -> None:
-    from netid.card.readers.nfc import NfcReader
+    from netid.card.backends.nfc import NfcReader
 
     app = FileCard()
     target = nfc_target(app)
@@ -67,7 +67,7 @@ def test_short_and_extended_apdus(nfc_target: Serve) -> None:
 
 
 def test_slow_card_asks_for_waiting_time(nfc_target: Serve) -> None:
-    from netid.card.readers.nfc import NfcReader
+    from netid.card.backends.nfc import NfcReader
 
     app = SlowCard()
     target = nfc_target(app)
@@ -82,7 +82,7 @@ def test_slow_card_asks_for_waiting_time(nfc_target: Serve) -> None:
 
 
 def test_tag_loss_mid_exchange_then_reconnect(nfc_target: Serve) -> None:
-    from netid.card.readers.nfc import NfcReader
+    from netid.card.backends.nfc import NfcReader
 
     app = FileCard(lose_after=3)
     target = nfc_target(app)
@@ -110,7 +110,7 @@ def test_tag_loss_mid_exchange_then_reconnect(nfc_target: Serve) -> None:
 
 def test_no_card_in_the_field() -> None:
     pytest.importorskip("nfc")
-    from netid.card.readers.nfc import NfcReader
+    from netid.card.backends.nfc import NfcReader
 
     reader = NfcReader(f"udp:127.0.0.1:{free_udp_port()}")
     try:
@@ -125,8 +125,8 @@ def test_no_card_in_the_field() -> None:
 
 @pytest.mark.parametrize("protocol", ["PACE", "BAC"])
 def test_full_read_with_passive_and_active_authentication(nfc_target: Serve, protocol: str) -> None:
-    from netid.card.icao.read import read_document
-    from netid.card.readers.nfc import NfcReader
+    from netid.card.backends.nfc import NfcReader
+    from netid.card.icao.read_document import read_document
     from tests.integration.full_read import CHALLENGE, check_readout, chip, make_test_card
 
     card = make_test_card(protocol)
@@ -142,8 +142,8 @@ def test_full_read_with_passive_and_active_authentication(nfc_target: Serve, pro
 
 
 def test_tag_loss_mid_read_then_retry_succeeds(nfc_target: Serve) -> None:
-    from netid.card.icao.read import read_document, read_document_with_retry
-    from netid.card.readers.nfc import NfcReader
+    from netid.card.backends.nfc import NfcReader
+    from netid.card.icao.read_document import read_document, read_document_with_retry
     from tests.integration.full_read import CHALLENGE, LOSE_AFTER, check_readout, chip, make_test_card
 
     card = make_test_card("PACE")

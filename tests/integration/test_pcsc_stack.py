@@ -11,9 +11,9 @@ from collections.abc import Callable
 import pytest
 
 from netid.card.apdu import CommandAPDU, ResponseAPDU
-from netid.card.readers.pcsc import PcscReader, list_pcsc_readers
-from netid.card.serve.vpcd import contactless_atr
+from netid.card.backends.pcsc import PcscReader, list_pcsc_readers
 from netid.errors import NoCardError, NoReaderError, TagLostError
+from netid.testing.servers.vpcd import contactless_atr
 from tests.integration.file_card import CLA_PROPRIETARY, INS_ECHO, FileCard, pattern, read, select
 from tests.integration.pcsc_env import READER_NAME, wait_reader_empty
 
@@ -100,7 +100,7 @@ def test_unknown_reader() -> None:
 
 @pytest.mark.parametrize("protocol", ["PACE", "BAC"])
 def test_full_read_with_passive_and_active_authentication(vpcd_slot: Slot, protocol: str) -> None:
-    from netid.card.icao.read import read_document
+    from netid.card.icao.read_document import read_document
     from tests.integration.full_read import CHALLENGE, check_readout, chip, make_test_card
 
     card = make_test_card(protocol)
@@ -114,7 +114,7 @@ def test_full_read_with_passive_and_active_authentication(vpcd_slot: Slot, proto
 
 
 def test_tag_loss_mid_read_then_retry_succeeds(vpcd_slot: Slot) -> None:
-    from netid.card.icao.read import read_document, read_document_with_retry
+    from netid.card.icao.read_document import read_document, read_document_with_retry
     from tests.integration.full_read import CHALLENGE, LOSE_AFTER, check_readout, chip, make_test_card
 
     card = make_test_card("PACE")

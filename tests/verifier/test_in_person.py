@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from netid.credentials.jose import b64url_decode, b64url_encode, decode_jws_unverified, public_jwk, sign_jws
 from netid.errors import VERIFICATION_CODES, UsageError, VerificationError, WalletRefusal
-from netid.privacy import find_values, personal_value_forms
+from netid.testing.leaks import find_values, personal_value_forms
 from netid.verifier import CachedStatusLists, InMemoryReplayCache, Query, issue_rp_certificate, open_request
 from netid.verifier.in_person import (
     COUNTER_QR_PREFIX,

@@ -11,7 +11,7 @@ import pytest
 from netid.credentials.jose import decode_jws_unverified, public_jwk
 from netid.credentials.sdjwt.codec import Disclosure, split_sd_jwt
 from netid.errors import VerificationError
-from netid.privacy import expand
+from netid.testing.leaks import expand
 from netid.verifier import PresentationRequest, Query, build_request, issue_rp_certificate
 from tests.verifier.kit import ISSUER, PERSON, World, fixed_key, make_world, personal_number
 

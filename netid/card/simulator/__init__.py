@@ -1,6 +1,6 @@
 """The in-process card simulator: a software eMRTD chip and a reader that talks to it in memory.
 
-``SimulatorReader(SimulatedCard(image))`` is a :class:`~netid.card.reader.CardReader` like the nfcpy and
+``SimulatorReader(SimulatedCard(image))`` is a :class:`~netid.card.interface.CardReader` like the nfcpy and
 PC/SC ones, so the read driver cannot tell it from hardware.
 """
 

@@ -53,7 +53,7 @@ from netid.card.icao.lds import EMRTD_AID, FID_CARD_ACCESS, FID_DG, SFI
 from netid.card.icao.pace import SUPPORTED_PROTOCOLS, PaceChip, PasswordRef
 from netid.card.icao.security_infos import parse_security_infos
 from netid.card.icao.sm import SecureMessaging, SmDataMissingError
-from netid.card.reader import CardRemoved
+from netid.card.interface import CardRemoved
 from netid.card.simulator.image import ChipImage
 from netid.errors import ParseError, SecureMessagingError
 
@@ -84,7 +84,7 @@ def _is_extended(raw: bytes) -> bool:
 
 
 class SimulatedCard:
-    """A :class:`~netid.card.reader.CardApplication` running the eMRTD application over ``image``."""
+    """A :class:`~netid.card.interface.CardApplication` running the eMRTD application over ``image``."""
 
     def __init__(self, image: ChipImage, *, faults: Faults | None = None, rng: Rng | None = None) -> None:
         self.image = image

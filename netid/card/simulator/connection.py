@@ -1,10 +1,10 @@
-"""An in-memory :class:`~netid.card.reader.CardReader` over any :class:`CardApplication`."""
+"""An in-memory :class:`~netid.card.interface.CardReader` over any :class:`CardApplication`."""
 
 from __future__ import annotations
 
 import time
 
-from netid.card.reader import CardApplication, CardConnection, CardReader, CardRemoved
+from netid.card.interface import CardApplication, CardConnection, CardReader, CardRemoved
 from netid.errors import TagLostError
 
 #: ISO 14443-4 ATS prefix: TL is prepended; T0 = 78 (TA, TB, TC present, FSCI 8 = 256 bytes)

@@ -1,6 +1,6 @@
 """What a simulated chip holds: its files, secrets and capabilities.
 
-The test kit (:mod:`netid.card.testkit`) builds a :class:`ChipImage` for a person; the simulator
+The test kit (:mod:`netid.testing.cards`) builds a :class:`ChipImage` for a person; the simulator
 (:mod:`netid.card.simulator`) runs the eMRTD application over it. Keeping the image as plain data lets a
 test copy files from one chip to another (a clone) or corrupt one byte of one file.
 """

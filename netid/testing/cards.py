@@ -56,6 +56,7 @@ from netid.card.icao.security_infos import (
     SecurityInfos,
     encode_security_infos,
 )
+from netid.card.simulator import SimulatedCard, SimulatorReader
 from netid.card.simulator.image import ChipImage
 from netid.errors import UsageError
 from netid.personal_number import age_on, mask_personal_number, personal_number_check_char
@@ -471,7 +472,7 @@ PORTRAIT_SIZE = (240, 320)  #: width and height of the committed synthetic portr
 
 @functools.cache
 def _base_portrait() -> bytes:
-    return resources.files("netid.card").joinpath("testkit_data/portrait.jpg").read_bytes()
+    return resources.files("netid.testing").joinpath("data/portrait.jpg").read_bytes()
 
 
 def synthetic_portrait(size: int = 15_000, *, label: str = "") -> bytes:
@@ -667,3 +668,14 @@ def clone_chip(image: ChipImage, seed: int = 1) -> ChipImage:
     else:
         new_key = _rsa_key(key.key_size, f"clone|{seed}")
     return dataclasses.replace(image, aa_private_key=new_key, labels={**image.labels, "clone": str(seed)})
+
+
+def open_simulator_reader(seed_text: str) -> SimulatorReader:
+    """The :func:`~netid.card.backends.registry.open_reader` factory for ``sim[:SEED]``: the simulator
+    holding :func:`make_card` ``(SEED)`` (seed 0 by default)."""
+    try:
+        seed = int(seed_text) if seed_text else 0
+    except ValueError:
+        raise UsageError(f"sim:SEED needs a number, got {seed_text!r}") from None
+    card = make_card(seed)
+    return SimulatorReader(SimulatedCard(card.image), name=f"NetID simulator (test card {seed})")

@@ -14,18 +14,18 @@ from netid.card.apdu import WarningEndOfFile
 from netid.card.icao.aa import verify_active_authentication
 from netid.card.icao.access import CanAccessKey, MrzAccessKey
 from netid.card.icao.lds import FID_CARD_ACCESS, FID_DG, SFI
-from netid.card.icao.read import (
+from netid.card.icao.read_document import (
     DEFAULT_FILES,
     ReadProgress,
     _ats_extended_capability,
     read_document,
     read_document_with_retry,
 )
-from netid.card.reader import CardApplication
+from netid.card.interface import CardApplication
 from netid.card.simulator import Faults, SimulatedCard, SimulatorConnection, SimulatorReader
 from netid.card.simulator.image import ChipImage
-from netid.card.testkit import make_card
 from netid.errors import AccessControlError, CardStatusError, NetIDError, TagLostError, UsageError
+from netid.testing.cards import make_card
 from tests.card.simcards import CAN, MRZ_KEY, build_image, rsa_key
 
 CHALLENGE = bytes.fromhex("A1A2A3A4A5A6A7A8")

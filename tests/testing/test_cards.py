@@ -17,7 +17,7 @@ from netid.card.icao.lds import FID_CARD_ACCESS, FID_COM, FID_DG, FID_SOD
 from netid.card.icao.lds.dg15 import parse_dg15
 from netid.card.icao.mrz import parse_mrz
 from netid.card.icao.passive_auth import verify_passive_authentication
-from netid.card.icao.read import CardReadout, read_document
+from netid.card.icao.read_document import CardReadout, read_document
 from netid.card.icao.security_infos import (
     ECDSA_PLAIN_SHA256,
     ID_PACE_ECDH_GM_AES_CBC_CMAC_128,
@@ -25,7 +25,9 @@ from netid.card.icao.security_infos import (
 )
 from netid.card.simulator import SimulatedCard, SimulatorReader
 from netid.card.simulator.image import ChipImage
-from netid.card.testkit import (
+from netid.errors import ActiveAuthenticationError, UsageError
+from netid.personal_number import validate_personal_number
+from netid.testing.cards import (
     REGIONS,
     TEST_ONLY_ORGANIZATION,
     clone_chip,
@@ -36,8 +38,6 @@ from netid.card.testkit import (
     synthetic_portrait,
     tamper_file,
 )
-from netid.errors import ActiveAuthenticationError, UsageError
-from netid.personal_number import validate_personal_number
 
 TODAY = datetime.date(2026, 6, 1)
 
@@ -88,7 +88,7 @@ def test_pki_certificates_are_marked_and_deterministic() -> None:
     assert pki.csca_key.private_numbers() == make_pki(0, "ecdsa-brainpool256").csca_key.private_numbers()
     # EC keys are derived from the seed, so they agree across processes: compare with a fresh interpreter
     code = (
-        "from netid.card.testkit import make_pki;"
+        "from netid.testing.cards import make_pki;"
         "print(make_pki(0, 'ecdsa-brainpool256').ds_certificate.fingerprint("
         "__import__('cryptography.hazmat.primitives.hashes', fromlist=['SHA256']).SHA256()).hex())"
     )
@@ -158,7 +158,7 @@ def test_same_seed_same_chip() -> None:
 
 def test_portrait_needs_no_pillow_at_run_time() -> None:
     code = (
-        "import sys; from netid.card.testkit import make_card; make_card(1);"
+        "import sys; from netid.testing.cards import make_card; make_card(1);"
         "assert 'PIL' not in sys.modules, 'Pillow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,5 +1,5 @@
 """A virtual card for pcscd's ``vpcd`` driver (vsmartcard), so PC/SC applications read a
-:class:`~netid.card.reader.CardApplication` through the real pcscd and pyscard stacks.
+:class:`~netid.card.interface.CardApplication` through the real pcscd and pyscard stacks.
 
 The wire protocol (vsmartcard's ``vpcd.c``): every message is a 2-byte big-endian length and a payload.
 A 1-byte payload from vpcd is a control code — 0 power off, 1 power on, 2 reset, 4 get ATR (answered with
@@ -31,7 +31,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from netid.card.reader import CardApplication, CardRemoved
+from netid.card.interface import CardApplication, CardRemoved
 from netid.errors import UsageError
 
 log = logging.getLogger(__name__)

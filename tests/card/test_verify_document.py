@@ -7,13 +7,13 @@ import inspect
 import pytest
 
 from netid.card import tlv
-from netid.card.icao.inspection import verify_document
 from netid.card.icao.lds import FID_COM, FID_DG
-from netid.card.icao.read import CardReadout, read_document
+from netid.card.icao.read_document import CardReadout, read_document
+from netid.card.icao.verify_document import verify_document
 from netid.card.simulator import SimulatedCard, SimulatorReader
 from netid.card.simulator.image import ChipImage
-from netid.card.testkit import TestCard, clone_chip, make_card
 from netid.errors import ActiveAuthenticationError
+from netid.testing.cards import TestCard, clone_chip, make_card
 
 CHALLENGE = bytes.fromhex("0F1E2D3C4B5A6978")
 OTHER = bytes.fromhex("8877665544332211")

@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from netid.card.apdu import CommandAPDU
-from netid.card.reader import CardConnection, CardReader
+from netid.card.interface import CardConnection, CardReader
 from netid.errors import (
     CardTimeoutError,
     NoCardError,
@@ -370,3 +370,8 @@ class PcscReader(CardReader):
 
     def close(self) -> None:
         self._context.invalidate()
+
+
+def open_pcsc_reader(name: str) -> PcscReader:
+    """The :func:`~netid.card.backends.registry.open_reader` factory for ``pcsc[:NAME]``."""
+    return PcscReader(name or None)

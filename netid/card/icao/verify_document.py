@@ -1,13 +1,13 @@
 """Document inspection: turn what was read from a chip into a verified document, or say exactly why not.
 
-This is the one step an issuer (or a kiosk) runs after :func:`~netid.card.icao.read.read_document`:
+This is the one step an issuer (or a kiosk) runs after :func:`~netid.card.icao.read_document.read_document`:
 passive authentication (the data is what the issuing state signed) and active authentication (this chip,
 holding the DG15 private key, answered *our* challenge now: the data was not copied onto another chip).
 Pure: no I/O, the clock is a parameter.
 
->>> from netid.card.testkit import make_card
+>>> from netid.testing.cards import make_card
 >>> from netid.card.simulator import SimulatedCard, SimulatorReader
->>> from netid.card.icao.read import read_document
+>>> from netid.card.icao.read_document import read_document
 >>> card = make_card(seed=3)
 >>> challenge = bytes(8)  # in real use: os.urandom(8), chosen by whoever verifies
 >>> readout = read_document(SimulatorReader(SimulatedCard(card.image)).connect(), card.access_key,
@@ -28,7 +28,7 @@ from netid.card.icao.aa import ECDSA_HASHES, verify_active_authentication
 from netid.card.icao.document import EmrtdDocument
 from netid.card.icao.lds import FID_DG
 from netid.card.icao.passive_auth import CscaTrustStore, PassiveAuthResult, verify_passive_authentication
-from netid.card.icao.read import CardReadout
+from netid.card.icao.read_document import CardReadout
 from netid.errors import ActiveAuthenticationError, ParseError, PassiveAuthenticationError
 
 ChipAuth = Literal["aa", "pa-only"]

@@ -1,12 +1,12 @@
-"""Serve a :class:`~netid.card.reader.CardApplication` as an ISO 14443-4 (ISO-DEP) Type 4A card on
-nfcpy's ``udp`` driver, so :class:`~netid.card.readers.nfc.NfcReader` on ``udp:127.0.0.1:PORT`` reads it
+"""Serve a :class:`~netid.card.interface.CardApplication` as an ISO 14443-4 (ISO-DEP) Type 4A card on
+nfcpy's ``udp`` driver, so :class:`~netid.card.backends.nfc.NfcReader` on ``udp:127.0.0.1:PORT`` reads it
 through real nfcpy: anticollision, RATS/ATS, I-block exchange with chaining, WTX and R(ACK)/R(NAK)
 recovery all run as on a radio link.
 
 The card side of ISO 14443-4 (§7) kept here is small: the block numbering rules for the PICC, command
 chaining (R(ACK) per chained I-block), response chaining cut at the reader's FSD, S(WTX) while the
 application computes (so a slow chip operation does not time out the reader), S(DESELECT). The
-application's :class:`~netid.card.reader.CardRemoved` makes the card fall silent mid-exchange: the
+application's :class:`~netid.card.interface.CardRemoved` makes the card fall silent mid-exchange: the
 reader's retries time out exactly as when a card leaves the field, and the card is back in the field
 for the next activation (each activation power-cycles the application with ``reset()``).
 
@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from netid.card.reader import CardApplication, CardRemoved
+from netid.card.interface import CardApplication, CardRemoved
 from netid.errors import ReaderError, UsageError
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """The one I/O driver for eMRTD chips: access control, secure messaging and file reading over a
-:class:`~netid.card.reader.CardConnection`.
+:class:`~netid.card.interface.CardConnection`.
 
 Everything here that is protocol logic lives in the sans-I/O modules (:mod:`.bac`, :mod:`.pace`,
 :mod:`.sm`); this module only moves their bytes and decides what to read:
@@ -49,7 +49,7 @@ from netid.card.icao.lds import DG_TAGS, EMRTD_AID, FID_CARD_ACCESS, FID_COM, FI
 from netid.card.icao.pace import SUPPORTED_PROTOCOLS, PaceTerminal, PasswordRef
 from netid.card.icao.security_infos import parse_security_infos
 from netid.card.icao.sm import SecureMessaging
-from netid.card.reader import CardConnection, CardReader
+from netid.card.interface import CardConnection, CardReader
 from netid.errors import AccessControlError, ParseError, TagLostError, UsageError
 
 DEFAULT_FILES: tuple[int, ...] = (FID_COM, FID_DG[1], FID_DG[2], FID_DG[11], FID_DG[14], FID_DG[15], FID_SOD)

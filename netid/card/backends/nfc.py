@@ -26,7 +26,7 @@ import logging
 import time
 from typing import Any
 
-from netid.card.reader import CardConnection, CardReader
+from netid.card.interface import CardConnection, CardReader
 from netid.errors import CardTimeoutError, NoCardError, NoReaderError, ReaderError, TagLostError
 
 log = logging.getLogger(__name__)
@@ -205,3 +205,8 @@ class NfcReader(CardReader):
         clf, self._clf = self._clf, None
         if clf is not None:
             clf.close()
+
+
+def open_nfc_reader(path: str) -> NfcReader:
+    """The :func:`~netid.card.backends.registry.open_reader` factory for ``nfc[:PATH]``."""
+    return NfcReader(path or "usb")

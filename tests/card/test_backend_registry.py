@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netid.card.readers.select import ReaderInfo, describe_reader_error, list_readers, open_reader
+from netid.card.backends.registry import ReaderInfo, describe_reader_error, list_readers, open_reader
 from netid.errors import (
     CardTimeoutError,
     NoCardError,
@@ -17,7 +17,7 @@ from netid.errors import (
 
 def test_pcsc_specs() -> None:
     pytest.importorskip("smartcard")
-    from netid.card.readers.pcsc import PcscReader
+    from netid.card.backends.pcsc import PcscReader
 
     any_reader = open_reader("pcsc")
     named = open_reader("pcsc:Identiv uTrust")
@@ -27,7 +27,7 @@ def test_pcsc_specs() -> None:
 
 def test_nfc_specs() -> None:
     pytest.importorskip("nfc")
-    from netid.card.readers.nfc import NfcReader
+    from netid.card.backends.nfc import NfcReader
 
     for spec, path in [
         ("nfc", "usb"),
@@ -42,8 +42,8 @@ def test_nfc_specs() -> None:
 
 
 def test_sim_spec_reads_like_a_card() -> None:
-    testkit = pytest.importorskip("netid.card.testkit")
-    from netid.card.icao.read import read_document
+    testkit = pytest.importorskip("netid.testing.cards")
+    from netid.card.icao.read_document import read_document
 
     reader = open_reader("sim:3")
     card = testkit.make_card(3)
@@ -89,7 +89,7 @@ def test_messages_are_plain_english(error: BaseException, words: str) -> None:
 
 
 def test_contactless_atr_follows_pcsc_part3() -> None:
-    from netid.card.serve.vpcd import contactless_atr
+    from netid.testing.servers.vpcd import contactless_atr
 
     atr = contactless_atr(bytes.fromhex("8031806573"))
     assert atr[:4] == bytes.fromhex("3B858001")
@@ -103,7 +103,7 @@ def test_contactless_atr_follows_pcsc_part3() -> None:
 
 
 def test_ats_announces_frame_size_and_waiting_time() -> None:
-    from netid.card.serve.nfc_target import build_ats, fwt_seconds
+    from netid.testing.servers.nfc_target import build_ats, fwt_seconds
 
     ats = build_ats(b"\x80\x31", fwi=8)
     assert ats[0] == len(ats) == 7
