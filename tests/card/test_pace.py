@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec as crypto_ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netid.card import tlv
 from netid.card.apdu import CommandAPDU, ResponseAPDU
 from netid.card.icao.ec import BRAINPOOL_P256R1, NIST_P256, PACE_CURVES, Curve
 from netid.card.icao.kdf import pace_password_key
@@ -160,3 +161,45 @@ def test_curve_sanity() -> None:
         assert c.on_curve(c.g) and c.mul(c.n, c.g) is None
         assert c.add(c.g, c.mul(c.n - 1, c.g)) is None
         assert c.decode_point(c.encode_point(c.g)) == c.g
+
+
+def _bad_points() -> dict[str, bytes]:
+    c = BRAINPOOL_P256R1
+    gx, gy = c.g
+    return {
+        "off-curve": b"\x04" + b"\x01" * 64,
+        "non-canonical": b"\x04" + gx.to_bytes(32, "big") + (gy + c.p).to_bytes(32, "big"),
+        "infinity-sec1": b"\x00",
+        "infinity-zeros": b"\x04" + bytes(64),
+        "compressed": b"\x02" + gx.to_bytes(32, "big"),
+    }
+
+
+@pytest.mark.parametrize("step", [1, 2])
+@pytest.mark.parametrize("name", list(_bad_points()))
+def test_chip_refuses_bad_terminal_points(step: int, name: str) -> None:
+    """GA #2 (mapping key, 81) or GA #3 (ephemeral key, 83) with a point the chip must not use: 6A80."""
+    rng = sequence_rng([h(G1["nonce_s"]), h(G1["chip_mapping_private"]), h(G1["chip_ephemeral_private"])])
+    chip = PaceChip({PasswordRef.MRZ: MRZ}, (13,), rng=rng)
+    for t in G1["apdu_transcript"][: step + 1]:
+        command = CommandAPDU.from_bytes(h(t["command"]))
+        assert (chip.set_at(command) if command.ins == 0x22 else chip.general_authenticate(command)).ok
+    tag = 0x81 if step == 1 else 0x83
+    bad = tlv.encode(0x7C, tlv.encode(tag, _bad_points()[name]))
+    assert chip.general_authenticate(CommandAPDU(0x10, 0x86, 0, 0, bad, 256)).sw == 0x6A80
+    assert chip.result is None
+
+
+@pytest.mark.parametrize("step", [2, 3])
+@pytest.mark.parametrize("name", list(_bad_points()))
+def test_terminal_refuses_bad_chip_points(step: int, name: str) -> None:
+    """The chip's mapping key (82) or ephemeral key (84) is not a point of the curve: AccessControlError."""
+    rng = sequence_rng([h(G1["terminal_mapping_private"]), h(G1["terminal_ephemeral_private"])])
+    terminal = PaceTerminal(MRZ, PasswordRef.MRZ, 13, rng=rng)
+    terminal.start()
+    for t in G1["apdu_transcript"][:step]:
+        terminal.receive(ResponseAPDU.from_bytes(h(t["response"])))
+    tag = 0x82 if step == 2 else 0x84
+    bad = tlv.encode(0x7C, tlv.encode(tag, _bad_points()[name]))
+    with pytest.raises(AccessControlError, match="malformed chip answer"):
+        terminal.receive(ResponseAPDU(bad, 0x90, 0x00))

@@ -1,11 +1,17 @@
-"""Just enough affine elliptic-curve arithmetic for PACE generic mapping (ICAO 9303-11 §4.4.3.3.1).
+"""Elliptic-curve points for PACE generic mapping (ICAO 9303-11 §4.4.3.3.1), on ``fastecdsa``.
 
-``cryptography`` does ECDH and key validation but has no point addition or multiplication by a base other
-than the curve's generator, and generic mapping needs both: ``G~ = s*G + H`` and ephemeral keys
-``k*G~``. Points are affine ``(x, y)`` tuples, ``None`` is the point at infinity.
+``cryptography`` does ECDH on a curve's own generator but has no point addition or multiplication of an
+arbitrary point, and generic mapping needs both: ``G~ = s*G + H`` and ephemeral keys ``k*G~``. This module
+is the one place that binds to ``fastecdsa`` (compiled, ~0.25 ms per scalar multiplication); the rest of
+NetID sees affine ``(x, y)`` tuples, and ``None`` for the point at infinity. fastecdsa multiplies by a
+Montgomery ladder but promises side-channel resistance only for its signature API, and the scalars pass
+through Python integers: as with any Python PACE, a mitigation, not a guarantee.
 
-Scalar multiplication uses a Montgomery ladder so the sequence of group operations does not depend on
-the key bits; Python integers are not constant time, so this is a mitigation, not a guarantee.
+Peer points enter only through :meth:`Curve.decode_point`, which refuses anything but a canonical
+uncompressed encoding of a point on the curve (both curves here have cofactor 1, so that point is in the
+prime-order group) with :class:`~netid.errors.ParseError`. ``tests/card/test_ec.py`` checks the
+arithmetic against an independent affine implementation and against ``cryptography``, and the decoder
+against OpenSSL's; ``tests/card/test_pace.py`` replays the ICAO 9303-11 Appendix G.1 worked example.
 """
 
 from __future__ import annotations
@@ -13,6 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastecdsa import curve as fe_curve
+
+# the types live in fastecdsa.rust (typed by its rust.pyi); fastecdsa.point and .curve re-export them
+# without marking the re-export, which strict mypy refuses
+from fastecdsa.rust import Curve as FeCurve
+from fastecdsa.rust import Point as FePoint
 
 from netid.errors import ParseError, UsageError
 
@@ -21,20 +33,26 @@ Point = tuple[int, int] | None
 
 @dataclass(frozen=True, slots=True)
 class Curve:
-    """A short-Weierstrass curve y^2 = x^3 + a*x + b over GF(p) with a prime-order generator."""
+    """A prime-order short-Weierstrass curve: its name, ``fastecdsa`` curve and ``cryptography`` curve."""
 
     name: str
-    p: int
-    a: int
-    b: int
-    gx: int
-    gy: int
-    n: int
+    backend: FeCurve
     crypto_curve: ec.EllipticCurve
 
     @property
+    def p(self) -> int:
+        """The field prime."""
+        return self.backend.p
+
+    @property
+    def n(self) -> int:
+        """The order of the generator (the group order: cofactor 1)."""
+        return self.backend.q
+
+    @property
     def g(self) -> tuple[int, int]:
-        return (self.gx, self.gy)
+        generator = self.backend.G
+        return (generator.x, generator.y)
 
     @property
     def size(self) -> int:
@@ -42,39 +60,21 @@ class Curve:
         return (self.p.bit_length() + 7) // 8
 
     def on_curve(self, point: Point) -> bool:
-        if point is None:
-            return False
-        x, y = point
-        if not (0 <= x < self.p and 0 <= y < self.p):
-            return False
-        return (y * y - (x * x * x + self.a * x + self.b)) % self.p == 0
+        """Whether ``point`` is an affine point of the curve with coordinates reduced modulo p."""
+        return point is not None and self._lift(point) is not None
 
     def add(self, p1: Point, p2: Point) -> Point:
         if p1 is None:
             return p2
         if p2 is None:
             return p1
-        x1, y1 = p1
-        x2, y2 = p2
-        if x1 == x2:
-            if (y1 + y2) % self.p == 0:
-                return None
-            lam = (3 * x1 * x1 + self.a) * pow(2 * y1, -1, self.p) % self.p
-        else:
-            lam = (y2 - y1) * pow(x2 - x1, -1, self.p) % self.p
-        x3 = (lam * lam - x1 - x2) % self.p
-        return (x3, (lam * (x1 - x3) - y1) % self.p)
+        return self._affine(self._lift_checked(p1) + self._lift_checked(p2))
 
     def mul(self, k: int, point: Point) -> Point:
-        """``k * point`` by a Montgomery ladder."""
-        r0: Point = None
-        r1: Point = point
-        for i in reversed(range(max(k.bit_length(), self.n.bit_length()))):
-            if (k >> i) & 1:
-                r0, r1 = self.add(r0, r1), self.add(r1, r1)
-            else:
-                r0, r1 = self.add(r0, r0), self.add(r0, r1)
-        return r0
+        """``k * point``."""
+        if point is None:
+            return None
+        return self._affine(k * self._lift_checked(point))
 
     def encode_point(self, point: Point) -> bytes:
         """Uncompressed SEC1 encoding ``04 || x || y``."""
@@ -83,36 +83,45 @@ class Curve:
         return b"\x04" + point[0].to_bytes(self.size, "big") + point[1].to_bytes(self.size, "big")
 
     def decode_point(self, data: bytes) -> tuple[int, int]:
-        """Decode an uncompressed point received from the peer, checking that it lies on the curve."""
+        """Decode an uncompressed point received from the peer, checking that it lies on the curve.
+
+        The point at infinity has no uncompressed encoding, so it is refused with the rest.
+        """
         if len(data) != 1 + 2 * self.size or data[0] != 0x04:
             raise ParseError("EC point", "not an uncompressed point of the right size")
         point = (int.from_bytes(data[1 : 1 + self.size], "big"), int.from_bytes(data[1 + self.size :], "big"))
-        if not self.on_curve(point):
+        if self._lift(point) is None:
             raise ParseError("EC point", "point is not on the curve")
         return point
 
+    def _lift(self, point: tuple[int, int]) -> FePoint | None:
+        """The ``fastecdsa`` point for ``(x, y)``, or ``None`` if it is not a reduced point of the curve."""
+        x, y = point
+        # fastecdsa reduces coordinates modulo p (so it would take a non-canonical encoding) and panics on
+        # ones wider than the field: only hand it coordinates in [0, p).
+        if not (0 <= x < self.p and 0 <= y < self.p):
+            return None
+        try:
+            return FePoint(x, y, self.backend)
+        except ValueError:  # fastecdsa: "point is not on the curve"
+            return None
 
-BRAINPOOL_P256R1 = Curve(
-    name="brainpoolP256r1",
-    p=0xA9FB57DBA1EEA9BC3E660A909D838D726E3BF623D52620282013481D1F6E5377,
-    a=0x7D5A0975FC2C3057EEF67530417AFFE7FB8055C126DC5C6CE94A4B44F330B5D9,
-    b=0x26DC5C6CE94A4B44F330B5D9BBD77CBF958416295CF7E1CE6BCCDC18FF8C07B6,
-    gx=0x8BD2AEB9CB7E57CB2C4B482FFC81B7AFB9DE27E1E3BD23C23A4453BD9ACE3262,
-    gy=0x547EF835C3DAC4FD97F8461A14611DC9C27745132DED8E545C1D54C72F046997,
-    n=0xA9FB57DBA1EEA9BC3E660A909D838D718C397AA3B561A6F7901E0E82974856A7,
-    crypto_curve=ec.BrainpoolP256R1(),
-)
+    def _lift_checked(self, point: tuple[int, int]) -> FePoint:
+        lifted = self._lift(point)
+        if lifted is None:
+            raise UsageError(f"not a point of {self.name}")
+        return lifted
 
-NIST_P256 = Curve(
-    name="secp256r1",
-    p=0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF,
-    a=0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFC,
-    b=0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
-    gx=0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
-    gy=0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5,
-    n=0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-    crypto_curve=ec.SECP256R1(),
-)
+    @staticmethod
+    def _affine(point: FePoint) -> Point:
+        normal = point.normalize()
+        if normal.z == 0:  # fastecdsa's point at infinity is (0 : 1 : 0)
+            return None
+        return (normal.x, normal.y)
+
+
+BRAINPOOL_P256R1 = Curve("brainpoolP256r1", fe_curve.brainpoolP256r1, ec.BrainpoolP256R1())
+NIST_P256 = Curve("secp256r1", fe_curve.P256, ec.SECP256R1())
 
 #: PACE standardized domain parameter ids (ICAO 9303-11 §9.5.1) that NetID supports
 PACE_CURVES: dict[int, Curve] = {12: NIST_P256, 13: BRAINPOOL_P256R1}

@@ -11,6 +11,10 @@ Protocol id-PACE-ECDH-GM-AES-CBC-CMAC-128 on standardized domain parameters 12 (
 
 GA #1-#3 use command chaining (CLA 10). The terminal API matches :mod:`netid.card.icao.bac`:
 ``start()`` then ``receive(response)`` until ``None``; randomness comes from ``rng``.
+
+The point arithmetic of steps 3 and 4 is in :mod:`netid.card.icao.ec` (on ``fastecdsa``); every point the
+peer sends goes through ``Curve.decode_point`` first, which refuses anything that is not a point of the
+curve. ``tests/card/test_pace.py`` replays the ICAO 9303-11 Appendix G.1 worked example on both sides.
 """
 
 from __future__ import annotations
