@@ -17,7 +17,8 @@ anything else                                   :class:`~netid.errors.ReaderErro
 The transport also does what ISO 7816-3/-4 leave to the terminal for T=0 cards (and which some contactless
 readers imitate): ``61xx`` is followed by GET RESPONSE until the data is complete, ``6Cxx`` re-sends the
 command once with Le = xx — for plain commands only: an SM-protected command (CLA bits ``0C`` set) gets its
-response as is. Nothing above APDUs happens here.
+response as is. That logic is the sans-I/O :class:`~netid.card.backends.t0.T0Exchange`; this module only
+moves its APDUs. Nothing above APDUs happens here.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ import logging
 import time
 from typing import Any
 
-from netid.card.apdu import CommandAPDU
+from netid.card.backends.t0 import T0Exchange, T0Step, Transmit
 from netid.card.interface import CardConnection, CardReader
 from netid.errors import (
     CardTimeoutError,
     NoCardError,
     NoReaderError,
-    ParseError,
     ReaderError,
     TagLostError,
 )
@@ -43,7 +43,6 @@ DEFAULT_TIMEOUT = 10.0
 #: after a tag loss, how long connect() waits for the card to be presented again before it takes the
 #: card that is there (it may never have left: a glitch, or a swap faster than the reader's presence poll)
 REPRESENT_GRACE = 2.0
-_MAX_GET_RESPONSE = 256  # 256 x 256 bytes is more than any APDU can carry
 
 _INSTALL_HINT = "PC/SC support needs pyscard: pip install 'netid[pcsc]' (and a running pcscd on Linux)"
 
@@ -184,35 +183,12 @@ class PcscConnection(CardConnection):
         return self._max_apdu_length
 
     def transceive(self, command: bytes) -> bytes:
-        response = self._transmit(bytes(command))
-        if command[0] & 0x0C:
-            # secure messaging: the MAC covers DO'97' (Le) and the chip's send sequence counter has moved,
-            # so re-sending with another Le or fetching with a plain GET RESPONSE would break the session;
-            # the SM layer above gets the answer as is
-            return response
-        sw1, sw2 = response[-2], response[-1]
-        if sw1 == 0x6C:
-            try:
-                apdu = CommandAPDU.from_bytes(command)
-            except ParseError:
-                return response
-            if apdu.ne is not None and not apdu.needs_extended:
-                fixed = CommandAPDU(apdu.cla, apdu.ins, apdu.p1, apdu.p2, apdu.data, sw2 or 256)
-                response = self._transmit(fixed.to_bytes())
-                sw1, sw2 = response[-2], response[-1]
-        if sw1 == 0x61:
-            data = bytearray(response[:-2])
-            for _ in range(_MAX_GET_RESPONSE):
-                cla = command[0] & 0x03  # keep the logical channel, drop SM/chaining bits
-                response = self._transmit(bytes((cla, 0xC0, 0x00, 0x00, sw2)))
-                data += response[:-2]
-                sw1, sw2 = response[-2], response[-1]
-                if sw1 != 0x61:
-                    break
-            else:
-                raise ReaderError("the card kept answering 61xx to GET RESPONSE")
-            response = bytes(data) + bytes((sw1, sw2))
-        return response
+        # the T=0 status words (61xx, 6Cxx) are the exchange's business; this only moves its APDUs
+        exchange = T0Exchange(command)
+        step: T0Step = exchange.start()
+        while isinstance(step, Transmit):
+            step = exchange.receive(self._transmit(step.apdu))
+        return step.response
 
     def _transmit(self, command: bytes) -> bytes:
         scard = self._scard

@@ -3,12 +3,14 @@ nfcpy's ``udp`` driver, so :class:`~netid.card.backends.nfc.NfcReader` on ``udp:
 through real nfcpy: anticollision, RATS/ATS, I-block exchange with chaining, WTX and R(ACK)/R(NAK)
 recovery all run as on a radio link.
 
-The card side of ISO 14443-4 (§7) kept here is small: the block numbering rules for the PICC, command
-chaining (R(ACK) per chained I-block), response chaining cut at the reader's FSD, S(WTX) while the
-application computes (so a slow chip operation does not time out the reader), S(DESELECT). The
-application's :class:`~netid.card.interface.CardRemoved` makes the card fall silent mid-exchange: the
-reader's retries time out exactly as when a card leaves the field, and the card is back in the field
-for the next activation (each activation power-cycles the application with ``reset()``).
+This module is the I/O driver only. The card side of ISO 14443-4 — RATS/ATS, block numbering, command and
+response chaining, R(ACK)/R(NAK) recovery, S(WTX), S(DESELECT) — is the sans-I/O state machine
+:class:`~netid.testing.servers.isodep.IsoDepCard`; the driver moves its frames over nfcpy, runs the
+application off the radio thread and asks the machine for waiting time while the application computes
+(so a slow chip operation does not time out the reader). The application's
+:class:`~netid.card.interface.CardRemoved` makes the card fall silent mid-exchange: the reader's retries
+time out exactly as when a card leaves the field, and the card is back in the field for the next
+activation (each activation power-cycles the application with ``reset()``).
 
 The udp driver binds its listening socket to every interface; this server rebinds it to the loopback
 address only.
@@ -29,25 +31,28 @@ from typing import Any
 
 from netid.card.interface import CardApplication, CardRemoved
 from netid.errors import ReaderError, UsageError
+from netid.testing.servers.isodep import (
+    DEFAULT_FWI,
+    Activate,
+    Deselect,
+    IsoDepCard,
+    IsoDepRemoteError,
+    Listen,
+    RunCommand,
+    Send,
+    Step,
+    WaitingTimeGranted,
+    build_ats,
+    fwt_seconds,
+)
+
+__all__ = ["NfcTarget", "build_ats", "fwt_seconds"]
 
 log = logging.getLogger(__name__)
 
-_FS_TABLE = (16, 24, 32, 40, 48, 64, 96, 128, 256)  # FSCI/FSDI -> frame size (ISO 14443-4 Table 1)
-_FSCI = 8  # we accept 256-byte frames
-_DEFAULT_FWI = 8  # FWT = 4096 * 2^8 / fc = 77 ms; the reader retries a silent card 5 times
 _IDLE_SLICE = 0.25  # how long one wait for the reader lasts before checking for stop()
 # each listen() closes and re-binds the udp socket, so listen long; stop() wakes the thread with a datagram
 _LISTEN_SLICE = 5.0
-_WTXM = 10
-
-_PCB_I = 0x02
-_PCB_CHAINING = 0x10
-_PCB_CID = 0x08
-_PCB_NAD = 0x04
-_PCB_R_ACK = 0xA2
-_PCB_R_NAK = 0xB2
-_PCB_S_DESELECT = 0xC2
-_PCB_S_WTX = 0xF2
 
 _INSTALL_HINT = "the NFC card server needs nfcpy: pip install 'netid[nfc]'"
 
@@ -59,20 +64,6 @@ def _nfc() -> Any:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ReaderError(_INSTALL_HINT) from exc
     return nfc
-
-
-def fwt_seconds(fwi: int) -> float:
-    """Frame waiting time for FWI (ISO 14443-4 §7.2): 256 * 16 / fc * 2^FWI."""
-    return 4096 / 13.56e6 * (1 << fwi)
-
-
-def build_ats(historical_bytes: bytes, fwi: int = _DEFAULT_FWI) -> bytes:
-    """ATS: TL, T0 (TA, TB, TC present; FSCI), TA (same bit rate both ways), TB (FWI, SFGI 0),
-    TC (no NAD, no CID), then the historical bytes."""
-    body = bytes((0x70 | _FSCI, 0x80, (fwi << 4) & 0xF0, 0x00)) + historical_bytes
-    if len(body) + 1 > _FS_TABLE[_FSCI] - 2:
-        raise UsageError("historical bytes too long for an ATS")
-    return bytes((len(body) + 1,)) + body
 
 
 class _Silent(Exception):  # noqa: N818 - control flow inside the card thread
@@ -89,7 +80,7 @@ class NfcTarget:
         port: int,
         host: str = "127.0.0.1",
         uid: bytes = b"\x08\x4e\x49\x44",
-        fwi: int = _DEFAULT_FWI,
+        fwi: int = DEFAULT_FWI,
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise UsageError("the NFC card server only listens on the loopback interface")
@@ -101,6 +92,7 @@ class NfcTarget:
         self.uid = uid
         self.fwi = fwi
         self.fwt = fwt_seconds(fwi)
+        self._card = IsoDepCard(app.historical_bytes, fwi=fwi)  # touched by the card thread only
         self._stopping = threading.Event()
         self._listening = threading.Event()
         self._thread: threading.Thread | None = None
@@ -214,16 +206,22 @@ class NfcTarget:
             if self._stopping.is_set():
                 break
             rats = getattr(activated, "tt4_cmd", None) if activated is not None else None
-            if not rats or rats[0] != 0xE0 or len(rats) < 2:
+            if not rats:
+                continue
+            try:
+                step = self._card.receive_frame(bytes(rats))
+            except IsoDepRemoteError:
                 continue  # anything but RATS (stray retries of a lost exchange, probes): stay silent
             try:
-                self._activation(bytes(rats))
+                self._activation(step)
             except _Silent:
                 pass
             except nfc.clf.BrokenLinkError:
                 log.debug("reader switched the field off")
             except nfc.clf.CommunicationError as exc:
                 log.debug("activation ended: %r", exc)
+            finally:
+                self._card.power_off()
 
     def _exchange(self, frame: bytes | None) -> bytes:
         """Send ``frame`` (None: nothing) and wait for the reader's next frame, until stop()."""
@@ -240,72 +238,55 @@ class NfcTarget:
                 return bytes(received)
             data = None
 
-    def _activation(self, rats: bytes) -> None:
-        fsd = _FS_TABLE[min(rats[1] >> 4, 8)]
-        max_inf = fsd - 3  # PCB + CRC
-        self.app.reset()
-        self.activations += 1
-        card_bn = 1  # ISO 14443-4 §7.5.3.2 rule C: the PICC block number starts at 1
-        last_sent = build_ats(self.app.historical_bytes, self.fwi)
-        frame = self._exchange(last_sent)
-        command = bytearray()
-        pending = b""
+    def _receive(self, frame: bytes) -> Step:
+        """The state machine's step for ``frame``; an invalid block is ignored (ISO 14443-4 recovery)."""
+        try:
+            return self._card.receive_frame(frame)
+        except IsoDepRemoteError as exc:
+            log.debug("ignoring a frame: %s", exc)
+            return Listen()
 
+    def _activation(self, step: Step) -> None:
+        """One activation, from the ATS to DESELECT (or until the card falls silent)."""
         while True:
-            pcb = frame[0]
-            header = 1 + bool(pcb & _PCB_CID) + bool(pcb & _PCB_NAD)
-            if pcb & 0xE2 == _PCB_I:  # I-block
-                card_bn = pcb & 1
-                command += frame[header:]
-                if pcb & _PCB_CHAINING:
-                    last_sent = bytes((_PCB_R_ACK | card_bn,))
-                else:
-                    response = self._run_app(bytes(command))
-                    command.clear()
-                    pending = response
-                    last_sent, pending = self._next_block(card_bn, pending, max_inf)
-            elif pcb & 0xE6 == 0xA2:  # R-block
-                bn = pcb & 1
-                if pcb & 0x10:  # R(NAK): resend if it is about our last block, else acknowledge
-                    if bn != card_bn:
-                        last_sent = bytes((_PCB_R_ACK | card_bn,))
-                elif bn != card_bn and pending:  # R(ACK) for a chained response block: go on
-                    card_bn = bn
-                    last_sent, pending = self._next_block(card_bn, pending, max_inf)
-                # R(ACK) with our block number: retransmit last_sent unchanged
-            elif pcb & 0xC7 == 0xC2:  # S-block
-                if pcb & 0x30 == 0x00:  # DESELECT: answer and leave the activation
-                    self._clf.exchange(bytearray((_PCB_S_DESELECT,)), 0)
+            match step:
+                case Activate(ats=ats):
+                    self.app.reset()
+                    self.activations += 1
+                    frame = self._exchange(ats)
+                case Send(frame=out):
+                    frame = self._exchange(out)
+                case Listen():
+                    frame = self._exchange(None)
+                case RunCommand(apdu=command):
+                    frame = self._exchange(self._run_app(command).frame)
+                case Deselect(frame=out):
+                    self._clf.exchange(bytearray(out), 0)
                     return
-                frame = self._exchange(None)  # a late S(WTX) answer: nothing to do
-                continue
-            else:
-                frame = self._exchange(None)  # not ISO-DEP: ignore
-                continue
-            frame = self._exchange(last_sent)
+                case WaitingTimeGranted():  # pragma: no cover - only while _run_app waits
+                    raise AssertionError("waiting time granted outside a command")
+            step = self._receive(frame)
 
-    @staticmethod
-    def _next_block(card_bn: int, pending: bytes, max_inf: int) -> tuple[bytes, bytes]:
-        chunk, rest = pending[:max_inf], pending[max_inf:]
-        pcb = _PCB_I | card_bn | (_PCB_CHAINING if rest else 0)
-        return bytes((pcb,)) + chunk, rest
-
-    def _run_app(self, command: bytes) -> bytes:
-        """Run the application off the radio thread, asking for waiting time (S(WTX)) while it works."""
+    def _run_app(self, command: bytes) -> Send:
+        """Run the application off the radio thread, asking for waiting time (S(WTX)) while it works;
+        return the first block of its response."""
         assert self._worker is not None
         future: Future[bytes] = self._worker.submit(self.app.process, command)
         wait = self.fwt / 2
         while True:
             try:
-                return future.result(timeout=wait)
+                response = future.result(timeout=wait)
             except CardRemoved:
                 self.removals += 1
                 log.debug("card removed mid-APDU: falling silent")
                 raise _Silent from None
             except FutureTimeout:
                 pass
-            # still computing: request WTXM x FWT more; the reader echoes the S(WTX)
-            reply = self._exchange(bytes((_PCB_S_WTX, _WTXM)))
-            while reply[0] & 199 != 194:  # a retry (R(NAK)) that crossed our request
-                reply = self._exchange(bytes((_PCB_S_WTX, _WTXM)))
-            wait = self.fwt * _WTXM / 2
+            else:
+                return self._card.answer(response)
+            # still computing: ask for more time and wait for the reader's S(WTX) answer
+            step: Step = self._card.request_waiting_time()
+            while not isinstance(step, WaitingTimeGranted):
+                frame = self._exchange(step.frame if isinstance(step, Send) else None)
+                step = self._receive(frame)
+            wait = self.fwt * step.multiplier / 2
