@@ -8,10 +8,13 @@ cheap and optional backends stay optional):
 
 - card: :func:`read_document`, :func:`read_document_with_retry`, :func:`verify_document`,
   :func:`open_reader`, :class:`MrzAccessKey`, :class:`CanAccessKey`
-- relying party: :class:`Query`, :func:`build_request`, :class:`Verifier`, :class:`IssuerTrust`,
-  :class:`Answers`
+- relying party: :class:`Query`, :func:`build_request`, :class:`Verifier`, :class:`PresentationRequest`,
+  :class:`IssuerTrust`, :class:`CachedStatusLists`, :class:`InMemoryReplayCache`, :class:`Answers`, and
+  in person :func:`build_counter_request`, :class:`CounterVerifier`, :class:`CounterRequest`
 - holder: :class:`Wallet`
-- errors: everything in :mod:`netid.errors`
+- limits every component applies: :class:`Policy`
+- errors: every class of :mod:`netid.errors`
+- tests: :mod:`netid.testing` (simulated cards, card servers, a whole test world, the leak scanner)
 
 >>> import netid
 >>> [p.name for p in netid.Query(purpose="age check", age_over=18).predicates()]
@@ -21,21 +24,36 @@ cheap and optional backends stay optional):
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from netid.errors import (
+    VERIFICATION_CODES,
     AccessControlError,
     ActiveAuthenticationError,
     CardError,
+    CardStatusError,
+    CardTimeoutError,
+    CredentialError,
     NetIDError,
+    NetnoError,
+    NoCardError,
+    NoReaderError,
     ParseError,
     PassiveAuthenticationError,
+    ReaderError,
+    SecureMessagingError,
     TagLostError,
     UsageError,
     VerificationError,
+    WalletError,
+    WalletRefusal,
 )
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("netid")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 _LAZY = {
     "read_document": "netid.card.icao.read_document",
@@ -44,31 +62,57 @@ _LAZY = {
     "open_reader": "netid.card.backends.registry",
     "MrzAccessKey": "netid.card.icao.access",
     "CanAccessKey": "netid.card.icao.access",
-    "Query": "netid.verifier",
-    "build_request": "netid.verifier",
-    "Verifier": "netid.verifier",
-    "IssuerTrust": "netid.verifier",
     "Answers": "netid.verifier",
+    "CachedStatusLists": "netid.verifier",
+    "CounterRequest": "netid.verifier",
+    "CounterVerifier": "netid.verifier",
+    "InMemoryReplayCache": "netid.verifier",
+    "IssuerTrust": "netid.verifier",
+    "PresentationRequest": "netid.verifier",
+    "Query": "netid.verifier",
+    "Verifier": "netid.verifier",
+    "build_counter_request": "netid.verifier",
+    "build_request": "netid.verifier",
+    "Policy": "netid.policy",
     "Wallet": "netid.wallet",
 }
 
 __all__ = [
+    "VERIFICATION_CODES",
     "AccessControlError",
     "ActiveAuthenticationError",
     "Answers",
+    "CachedStatusLists",
     "CanAccessKey",
     "CardError",
+    "CardStatusError",
+    "CardTimeoutError",
+    "CounterRequest",
+    "CounterVerifier",
+    "CredentialError",
+    "InMemoryReplayCache",
     "IssuerTrust",
     "MrzAccessKey",
     "NetIDError",
+    "NetnoError",
+    "NoCardError",
+    "NoReaderError",
     "ParseError",
     "PassiveAuthenticationError",
+    "Policy",
+    "PresentationRequest",
     "Query",
+    "ReaderError",
+    "SecureMessagingError",
     "TagLostError",
     "UsageError",
     "VerificationError",
     "Verifier",
     "Wallet",
+    "WalletError",
+    "WalletRefusal",
+    "__version__",
+    "build_counter_request",
     "build_request",
     "open_reader",
     "read_document",
@@ -81,7 +125,20 @@ if TYPE_CHECKING:
     from netid.card.icao.access import CanAccessKey, MrzAccessKey
     from netid.card.icao.read_document import read_document, read_document_with_retry
     from netid.card.icao.verify_document import verify_document
-    from netid.verifier import Answers, IssuerTrust, Query, Verifier, build_request
+    from netid.policy import Policy
+    from netid.verifier import (
+        Answers,
+        CachedStatusLists,
+        CounterRequest,
+        CounterVerifier,
+        InMemoryReplayCache,
+        IssuerTrust,
+        PresentationRequest,
+        Query,
+        Verifier,
+        build_counter_request,
+        build_request,
+    )
     from netid.wallet import Wallet
 
 

@@ -24,19 +24,25 @@ from typing import Any
 from rich.console import Console
 from rich.panel import Panel
 
-from netid.card.cli import read_with_progress, render_verification
 from netid.card.icao.verify_document import VerifiedDocument, verify_document
 from netid.card.simulator import SimulatedCard, SimulatorReader
+from netid.cli.card import read_with_progress, render_verification
 from netid.credentials.jose import generate_signing_key, public_jwk
-from netid.credentials.netcert import IdentityAttributes, mint_netcert_batch
 from netid.credentials.netno import format_netno, generate_netno
-from netid.credentials.status_list import (
+from netid.credentials.status_list import StatusList
+from netid.errors import NetIDError
+from netid.issuance import (
     RECOMMENDED_MIN_LIST_SIZE,
-    StatusList,
+    IdentityAttributes,
+    IssuerKeys,
+    IssuerProfile,
+    RpRegistration,
+    RpScope,
     allocate_indices,
+    issue_rp_certificate,
+    mint_netcert_batch,
     status_list_token,
 )
-from netid.errors import NetIDError
 from netid.testing.cards import make_card
 from netid.testing.leaks import find_values, personal_value_forms
 from netid.verifier import (
@@ -48,9 +54,8 @@ from netid.verifier import (
     Query,
     Verifier,
     build_request,
-    issue_rp_certificate,
 )
-from netid.wallet import SoftwareKeyStore, Wallet
+from netid.wallet import OFFLINE, SoftwareKeyStore, Wallet
 from netid.wallet.consent import ConsentPrompt
 
 ISSUER = "https://issuer.netid.example"
@@ -62,11 +67,12 @@ BATCH = 4
 
 @dataclasses.dataclass
 class DemoIssuer:
-    """The issuer's role, in process. Its signing key is generated per run and marked DEMO in its kid."""
+    """The issuer's role, in process. Its signing keys are generated per run and marked DEMO in their kids."""
 
     now: int
-    key: Any = dataclasses.field(default_factory=lambda: generate_signing_key("EdDSA"))
-    kid: str = "demo-issuer-key-DO-NOT-TRUST"
+    profile: IssuerProfile = dataclasses.field(
+        default_factory=lambda: IssuerProfile(ISSUER, IssuerKeys.generate(kid_prefix="demo-DO-NOT-TRUST"))
+    )
     pairwise_key: bytes = dataclasses.field(default_factory=lambda: os.urandom(32))
     # a large list with random indices per credential: consecutive indices would let two RPs link a batch
     status: StatusList = dataclasses.field(default_factory=lambda: StatusList(2, RECOMMENDED_MIN_LIST_SIZE))
@@ -74,14 +80,15 @@ class DemoIssuer:
 
     @property
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [public_jwk(self.key) | {"kid": self.kid, "use": "sig", "alg": "EdDSA"}]}
+        return self.profile.keys.jwks()
 
     def status_token(self, uri: str) -> str:
-        return status_list_token(
-            self.status, self.key, sub=uri, iat=self.now, exp=self.now + 3600, kid=self.kid
-        )
+        key = self.profile.keys.status_list
+        return status_list_token(self.status, key, sub=uri, iat=self.now, exp=self.now + 3600)
 
-    def mint(self, verified: VerifiedDocument, holder_jwks: list[dict[str, Any]], **kind: Any) -> list[str]:
+    def mint(
+        self, verified: VerifiedDocument, holder_jwks: list[dict[str, Any]], scope: RpScope | None = None
+    ) -> list[str]:
         doc = verified.document
         if doc.personal_number is None:
             raise NetIDError("the card carries no personal number (DG11)")
@@ -96,17 +103,12 @@ class DemoIssuer:
         self.used_indices.update(indices)
         return mint_netcert_batch(
             attrs,
-            issuer=ISSUER,
-            issuer_key=self.key,
-            kid=self.kid,
+            profile=self.profile,
             holder_jwks=holder_jwks,
-            count=len(holder_jwks),
-            status_uri=STATUS_URI,
-            status_indices=indices,
+            status=[(STATUS_URI, i) for i in indices],
             now=self.now,
-            pairwise_key=self.pairwise_key,
             rng=secrets.token_bytes,
-            **kind,
+            scope=scope,
         )
 
 
@@ -177,12 +179,12 @@ def run_demo(console: Console, *, out_dir: str = "demo-out", seed: int = 7) -> d
     console.rule("2. Issuer: network number and a batch of network certificates")
     issuer = DemoIssuer(now=now)
     netno = generate_netno()
-    wallet = Wallet(SoftwareKeyStore(), issuer.jwks)
+    trust = IssuerTrust(issuer.jwks, issuer=ISSUER)
+    # the demo's wallet has no network of its own: it skips the RP-revocation check, and says so
+    wallet = Wallet(SoftwareKeyStore(), trust, rp_status=OFFLINE)
+    wallet.add_credentials(issuer.mint(verified, wallet.new_holder_keys(BATCH)))
     wallet.add_credentials(
-        issuer.mint(verified, wallet.new_holder_keys(BATCH), kind="anonymous", sector=None, netno=None)
-    )
-    wallet.add_credentials(
-        issuer.mint(verified, wallet.new_holder_keys(2), kind="rp", sector=SHOP, netno=netno)
+        issuer.mint(verified, wallet.new_holder_keys(2), RpScope(SHOP, netno, issuer.pairwise_key))
     )
     console.print(
         f"  network number         {format_netno(netno)} (random; the issuer maps it to a keyed hash)"
@@ -190,14 +192,11 @@ def run_demo(console: Console, *, out_dir: str = "demo-out", seed: int = 7) -> d
     console.print(
         f"  netcerts               {BATCH} anonymous + 2 scoped to {SHOP}, single use, device-bound"
     )
-    console.print(f"  issuer key             {issuer.kid} (generated for this run)")
+    console.print(f"  issuer keys            {issuer.profile.keys.netcert.kid} … (generated for this run)")
 
     console.rule(f"3. {SHOP} asks yes/no questions")
     rp_key = generate_signing_key("ES256")
-    rp_certificate = issue_rp_certificate(
-        issuer=ISSUER,
-        issuer_key=issuer.key,
-        kid=issuer.kid,
+    registration = RpRegistration(
         rp_id=SHOP,
         name="Example Shop 示例商店",
         sector=SHOP,
@@ -205,9 +204,8 @@ def run_demo(console: Console, *, out_dir: str = "demo-out", seed: int = 7) -> d
         purposes=["age check", "account sign-in"],
         response_uris=[SHOP_RESPONSE_URI],
         request_jwk=public_jwk(rp_key),
-        now=now,
     )
-    trust = IssuerTrust(issuer.jwks, clock=lambda: now)
+    rp_certificate = issue_rp_certificate(issuer.profile, registration, now=now)
     verifier = Verifier(
         trust,
         status=CachedStatusLists(issuer.status_token, trust, clock=lambda: now),

@@ -124,7 +124,8 @@ VERIFICATION_CODES: tuple[str, ...] = (
     # --- SD-JWT (netid.credentials.sdjwt.verify) ---
     "malformed",  # the presentation or issuer JWT / KB-JWT is not well-formed (split, base64url, JSON)
     "algorithm",  # a JWS 'alg' is missing or outside the allow-list ('none', HS*, …)
-    "issuer_key",  # no usable issuer key for this token (unknown kid/issuer, wrong key type)
+    "issuer_key",  # no usable issuer key for this token (unknown kid/issuer, wrong key type or purpose)
+    "jwks_unavailable",  # the issuer's key set could not be obtained at all (an outage, not a forgery)
     "issuer_signature",  # the issuer-signed JWT's signature does not verify
     "typ",  # the issuer JWT's 'typ' header is not the expected one
     "sd_alg",  # '_sd_alg' is present and not 'sha-256'
@@ -145,7 +146,7 @@ VERIFICATION_CODES: tuple[str, ...] = (
     "digest_duplicate",  # a digest appears more than once in the payload and disclosures
     "array_element",  # '...' placeholder misuse, or an object/array disclosure in the other's place
     "claim_conflict",  # a disclosed claim name already exists in the object it is inserted into
-    # --- netcert / OpenID4VP / DCQL (netid.verifier) ---
+    # --- netcert / OpenID4VP / DCQL (netid.verifier, netid.oid4vp) ---
     "vct",  # the credential type ('vct') is not the expected one
     "claim_missing",  # a claim the netcert profile requires ('iat', 'exp', the status reference) is absent
     "nonce_reused",  # the nonce (or presentation) was already used: replay
@@ -157,13 +158,13 @@ VERIFICATION_CODES: tuple[str, ...] = (
     "disclosure_unrequested",  # a claim was disclosed that the request did not ask for
     "subject",  # a pairwise subject was asked and the credential has none for this RP's sector
     "assurance",  # the holder authentication mode (KB-JWT 'amr') is weaker than the request's min_mode
-    # --- request checks (netid.verifier.request.open_request; the wallet refuses with these codes) ---
+    # --- request checks (netid.oid4vp.request.open_request; the wallet refuses with these codes) ---
     "rp_certificate",  # the RP access certificate is missing, malformed, expired or not issuer-signed
     "request_signature",  # the request object is not signed by the key in the RP certificate
     "client_id",  # the request's client_id is not the one the RP certificate authenticates
     "response_uri",  # the response_uri is not one of the RP certificate's registered URIs
     "purpose",  # the stated purpose is not one of the RP certificate's registered purposes
-    # --- in person (netid.verifier.in_person) ---
+    # --- in person (netid.verifier.CounterVerifier) ---
     "window",  # the KB-JWT 'iat' is outside the in-person time window around the counter's clock
 )
 
@@ -176,7 +177,7 @@ class WalletError(NetIDError):
 
 
 class WalletRefusal(WalletError):  # noqa: N818 - a deliberate refusal, not a fault: named for what it is
-    """The wallet refused a presentation request (DESIGN §5: refuse, never warn).
+    """The wallet refused a presentation request (refuse, never warn: ``specs/protocol.md`` §6).
 
     ``code`` is stable: a request-check code from :data:`VERIFICATION_CODES` (``"rp_certificate"``,
     ``"request_signature"``, ``"rp_scope"``, ``"response_uri"``, …) or one of the wallet's own:

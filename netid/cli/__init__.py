@@ -54,11 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run_demo(console, out_dir=args.out, seed=args.seed)
         elif args.card_command == "readers":
-            from netid.card.cli import list_readers_command
+            from netid.cli.card import list_readers_command
 
             list_readers_command(console)
         else:
-            from netid.card.cli import read_card_command
+            from netid.cli.card import read_card_command
 
             read_card_command(
                 console,

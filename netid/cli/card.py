@@ -126,7 +126,7 @@ def read_card_command(
         store.add(x509.load_pem_x509_certificate(Path(path).read_bytes()))
     if reader_spec.split(":", maxsplit=1)[0] == "sim":
         # the simulated card is a test-kit card: its MRZ and its (TEST ONLY) CSCA are known
-        from netid.testing.cards import make_card  # noqa: PLC0415 - only the simulator needs the test kit
+        from netid.testing.cards import make_card  # only the simulator needs the test kit
 
         seed = int(reader_spec.split(":")[1]) if ":" in reader_spec else 0
         card = make_card(seed)

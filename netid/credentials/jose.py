@@ -7,8 +7,9 @@ that pre-computes what each check needs (the raw Ed25519 key for libsodium, the 
 verifier can cache it per issuer/holder key and pay almost nothing per token above the signature check.
 
 Ed25519 runs on libsodium (PyNaCl): on this machine kind it verifies ~1.9x and signs ~1.6x faster than
-OpenSSL through ``cryptography``. It is also registered as a PyJWT algorithm on a private
-:data:`JWS` instance (never the global registry) for callers who want PyJWT's API.
+OpenSSL through ``cryptography``. Signing goes through a :class:`JwsSigner`, so a key held in an HSM or
+a phone's secure element signs exactly like a local one. Callers who want PyJWT's API get these two
+algorithms, and no others, from :mod:`netid.credentials.pyjwt_algorithms` (PyJWT is imported only there).
 
 Everything here is pure: no I/O, randomness only in :func:`generate_signing_key`.
 """
@@ -18,9 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, Final, TypeAlias, final
+from typing import Any, Final, Protocol, TypeAlias, final, runtime_checkable
 
-import jwt
 import nacl.bindings
 import nacl.exceptions
 import orjson
@@ -32,15 +32,15 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from jwt.algorithms import Algorithm, ECAlgorithm
 
 from netid.credentials._b64 import b64url_decode, b64url_encode
 from netid.errors import ParseError, UsageError, VerificationError
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
-    "JWS",
     "PRIVATE_JWK_MEMBERS",
+    "JwsSigner",
+    "LocalSigner",
     "PublicKey",
     "SigningKey",
     "VerifyingKey",
@@ -340,107 +340,57 @@ def _load_public_jwk_uncached(kty: str, crv: str, x: str, y: str) -> VerifyingKe
     raise ParseError("JWK", f"unsupported kty {kty!r}")
 
 
-# --- PyJWT binding ------------------------------------------------------------------------------------
+# --- signers --------------------------------------------------------------------------------------
 
 
-class _NaclEd25519Key:
-    """Ed25519 key material in libsodium's format (64-byte secret key and/or 32-byte public key)."""
+@runtime_checkable
+class JwsSigner(Protocol):
+    """Anything that signs JWS signing input with one key: a local key (:class:`LocalSigner`), an HSM key
+    (``issuer_service.keys``), a phone's secure element. ``sign`` returns the raw JWS signature (Ed25519
+    ``R||S`` or ES256 ``r||s``, 64 bytes)."""
 
-    __slots__ = ("pk", "sk")
+    @property
+    def alg(self) -> str: ...
 
-    def __init__(self, sk: bytes | None, pk: bytes) -> None:
-        self.sk = sk
-        self.pk = pk
+    def public_jwk(self) -> dict[str, str]: ...
 
-
-_SK_CACHE_MAX: Final = 256
-# Deriving libsodium's expanded secret key costs a scalar multiplication, so cache it per key object.
-# Private key objects hash by identity and the cache holds a reference, so an id is never reused.
-_sk_cache: dict[ed25519.Ed25519PrivateKey, _NaclEd25519Key] = {}
+    def sign(self, signing_input: bytes) -> bytes: ...
 
 
-def _nacl_signing_key(key: ed25519.Ed25519PrivateKey) -> _NaclEd25519Key:
-    cached = _sk_cache.get(key)
-    if cached is None:
-        pk, sk = nacl.bindings.crypto_sign_seed_keypair(key.private_bytes_raw())
-        cached = _NaclEd25519Key(sk, pk)
-        if len(_sk_cache) >= _SK_CACHE_MAX:
-            _sk_cache.clear()
-        _sk_cache[key] = cached
-    return cached
+@final
+class LocalSigner:
+    """A :class:`JwsSigner` over a ``cryptography`` private key held in this process.
 
+    For Ed25519 the libsodium secret key is derived once here (a scalar multiplication), so an issuer that
+    keeps its signer signs at libsodium's full rate. The derived key lives exactly as long as this object:
+    nothing is cached in module state, so dropping the signer (or the wallet's key) drops the secret.
+    """
 
-class NaclEdDSAAlgorithm(Algorithm):
-    """PyJWT ``EdDSA`` (Ed25519 only) on libsodium. Accepts ``cryptography`` Ed25519 keys."""
+    __slots__ = ("_ec", "_nacl_sk", "_public", "alg")
 
-    def prepare_key(self, key: Any) -> _NaclEd25519Key:
-        if isinstance(key, _NaclEd25519Key):
-            return key
+    def __init__(self, key: SigningKey) -> None:
+        self.alg = alg_for_key(key)
+        self._public = verifying_key(key)
         if isinstance(key, ed25519.Ed25519PrivateKey):
-            return _nacl_signing_key(key)
-        if isinstance(key, ed25519.Ed25519PublicKey):
-            return _NaclEd25519Key(None, key.public_bytes_raw())
-        if isinstance(key, VerifyingKey) and key.alg == "EdDSA":
-            return _NaclEd25519Key(None, key._raw)
-        raise jwt.InvalidKeyError("EdDSA needs an Ed25519 key")
+            self._nacl_sk: bytes | None = nacl.bindings.crypto_sign_seed_keypair(key.private_bytes_raw())[1]
+            self._ec: ec.EllipticCurvePrivateKey | None = None
+        else:
+            self._nacl_sk = None
+            self._ec = key
 
-    def sign(self, msg: bytes, key: Any) -> bytes:
-        prepared = self.prepare_key(key)
-        if prepared.sk is None:
-            raise jwt.InvalidKeyError("EdDSA signing needs a private key")
-        signed: bytes = nacl.bindings.crypto_sign(msg, prepared.sk)
-        return signed[:_SIG_LEN]
+    def __repr__(self) -> str:
+        return f"<LocalSigner {self._public!r}>"
 
-    def verify(self, msg: bytes, key: Any, sig: bytes) -> bool:
-        prepared = self.prepare_key(key)
-        if len(sig) != _SIG_LEN:
-            return False
-        try:
-            nacl.bindings.crypto_sign_open(sig + msg, prepared.pk)
-        except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError):
-            return False
-        return True
+    def public_jwk(self) -> dict[str, str]:
+        return self._public.jwk()
 
-    @staticmethod
-    def to_jwk(key_obj: Any, as_dict: bool = False) -> Any:
-        key = NaclEdDSAAlgorithm().prepare_key(key_obj)
-        jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(key.pk)}
-        return jwk if as_dict else json.dumps(jwk)
-
-    @staticmethod
-    def from_jwk(jwk: str | dict[str, Any]) -> Any:
-        data = json_loads(jwk) if isinstance(jwk, str) else jwk
-        vk = load_public_jwk(data)
-        if vk.alg != "EdDSA":
-            raise jwt.InvalidKeyError("not an Ed25519 JWK")
-        return vk.public_key
-
-
-class _ES256Algorithm(ECAlgorithm):
-    """PyJWT's ES256, pinned to P-256 keys (PyJWT itself would take any curve for ES256)."""
-
-    def prepare_key(self, key: Any) -> Any:
-        if isinstance(key, VerifyingKey):
-            key = key.public_key
-        if not isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) or not isinstance(
-            key.curve, ec.SECP256R1
-        ):
-            raise jwt.InvalidKeyError("ES256 needs a P-256 key")
-        return key
-
-
-def _make_jws() -> jwt.PyJWS:
-    jws = jwt.PyJWS(algorithms=[])  # start empty: nothing but our two algorithms is ever registered
-    jws.register_algorithm("EdDSA", NaclEdDSAAlgorithm())
-    jws.register_algorithm("ES256", _ES256Algorithm(ECAlgorithm.SHA256))
-    return jws
-
-
-#: A PyJWT JWS instance with exactly :data:`ALLOWED_ALGORITHMS` (EdDSA on libsodium). Prefer the
-#: functions of this module; this exists for code that wants PyJWT's API.
-JWS: Final[jwt.PyJWS] = _make_jws()
-_EDDSA: Final = NaclEdDSAAlgorithm()
-_ES256: Final = _ES256Algorithm(ECAlgorithm.SHA256)
+    def sign(self, signing_input: bytes) -> bytes:
+        if self._nacl_sk is not None:
+            signed: bytes = nacl.bindings.crypto_sign(signing_input, self._nacl_sk)
+            return signed[:_SIG_LEN]
+        assert self._ec is not None
+        r, s = decode_dss_signature(self._ec.sign(signing_input, _ECDSA_SHA256))
+        return r.to_bytes(_P256_LEN, "big") + s.to_bytes(_P256_LEN, "big")
 
 
 # --- compact JWS --------------------------------------------------------------------------------------
@@ -448,7 +398,7 @@ _ES256: Final = _ES256Algorithm(ECAlgorithm.SHA256)
 
 def sign_jws(
     payload: Mapping[str, Any],
-    key: SigningKey,
+    key: SigningKey | JwsSigner,
     *,
     typ: str,
     kid: str | None = None,
@@ -456,10 +406,14 @@ def sign_jws(
 ) -> str:
     """Sign ``payload`` as a compact JWS with header ``{"alg", "typ", "kid"?, **extra_headers}``.
 
-    ``alg`` follows the key (:func:`alg_for_key`); ``extra_headers`` may not set ``alg``, ``typ`` or
-    ``kid`` (pass those as arguments) nor ``crit``/``b64`` (unsupported here).
+    ``key`` is a private key or a :class:`JwsSigner` (keep a :class:`LocalSigner` to sign many tokens
+    with one Ed25519 key at full speed). ``alg`` follows the key; ``extra_headers`` may not set ``alg``,
+    ``typ`` or ``kid`` (pass those as arguments) nor ``crit``/``b64`` (unsupported here).
     """
-    alg = alg_for_key(key)
+    signer = key if isinstance(key, JwsSigner) else LocalSigner(key)
+    alg = signer.alg
+    if alg not in ALLOWED_ALGORITHMS:
+        raise UsageError(f"unsupported algorithm {alg!r}")
     header: dict[str, Any] = {"alg": alg, "typ": typ}
     if kid is not None:
         header["kid"] = kid
@@ -469,14 +423,7 @@ def sign_jws(
                 raise UsageError(f"header {name!r} cannot be set through extra_headers")
             header[name] = value
     signing_input = f"{b64url_encode(json_dumps(header))}.{b64url_encode(json_dumps(dict(payload)))}"
-    data = signing_input.encode("ascii")
-    if alg == "EdDSA":
-        assert isinstance(key, ed25519.Ed25519PrivateKey)
-        sig = _EDDSA.sign(data, key)
-    else:
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
-        sig = r.to_bytes(_P256_LEN, "big") + s.to_bytes(_P256_LEN, "big")
+    sig = signer.sign(signing_input.encode("ascii"))
     return f"{signing_input}.{b64url_encode(sig)}"
 
 

@@ -1,4 +1,4 @@
-"""Network numbers (netno, DESIGN §3) and pairwise subjects.
+"""Network numbers (netno; `specs/protocol.md` §2) and pairwise subjects.
 
 A netno is 10 characters: 9 random characters and a check character, all from a 31-character alphabet
 of digits and uppercase letters without look-alikes. It carries no personal information.

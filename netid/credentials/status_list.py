@@ -8,23 +8,22 @@ and ``status_list: {bits, lst}``. A credential points at its entry with
 ``"status": {"status_list": {"idx": i, "uri": uri}}``.
 
 Decoding never inflates more than the declared maximum: a few kilobytes of ``lst`` can otherwise expand to
-gigabytes (a zip bomb). Pure functions: the clock is a parameter.
+gigabytes (a zip bomb). Pure functions: the clock is a parameter. Building and signing lists is the
+issuer's business (:mod:`netid.issuance.status_lists`).
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Collection, Iterable
-from typing import Any, Final
+from collections.abc import Iterable
+from typing import Final
 
 from netid.credentials._b64 import b64url_decode, b64url_encode
 from netid.credentials.jose import (
     ALLOWED_ALGORITHMS,
     PublicKey,
-    SigningKey,
     VerifyingKey,
     decode_jws_unverified,
-    sign_jws,
     typ_matches,
     verifying_key,
 )
@@ -37,10 +36,7 @@ __all__ = [
     "SUSPENDED",
     "VALID",
     "StatusList",
-    "allocate_indices",
     "parse_status_list_token",
-    "status_claim",
-    "status_list_token",
 ]
 
 #: The credential is valid (not revoked, not suspended).
@@ -54,10 +50,6 @@ STATUS_LIST_TYP: Final = "statuslist+jwt"
 _BITS: Final = (1, 2, 4, 8)
 #: Default ceiling on entries a decoder accepts (2^24 = 16.7 M entries; 2 MiB at 1 bit each).
 DEFAULT_MAX_SIZE: Final = 2**24
-#: Recommended minimum number of entries in a list that batch indices are drawn from (protocol.md §3).
-RECOMMENDED_MIN_LIST_SIZE: Final = 2**16
-#: :func:`allocate_indices` refuses once more than this share of a list would be in use.
-MAX_FILL: Final = 0.5
 #: Default maximum age of a Status List Token (``now − iat``) a verifier accepts: one day. Issuers
 #: SHOULD re-sign their lists well within this (the demo issuer signs on every fetch).
 DEFAULT_MAX_TOKEN_AGE: Final = 86_400
@@ -166,66 +158,6 @@ class StatusList:
         if inflater.unused_data:
             raise ParseError("status list", "trailing bytes after the zlib stream")
         return cls.from_bytes(bits, data)
-
-
-def allocate_indices(size: int, used: Collection[int], count: int, rng: Callable[[int], bytes]) -> list[int]:
-    """``count`` distinct status indices drawn uniformly at random from ``range(size)`` minus ``used``.
-
-    Batch credentials MUST NOT get consecutive indices (protocol.md §3): two RPs that see ``idx`` 4711
-    and 4712 with the same day-aligned ``iat`` would link one person. Rejection sampling over
-    ``rng(4)`` (32-bit draws, reduced without modulo bias), so the result is uniform over the free
-    indices and deterministic for a seeded ``rng``. Pure: the caller records the result in ``used``.
-
-    Raises :class:`UsageError` if ``size``/``count`` are not sensible, or if the allocation would leave
-    more than half of the list (:data:`MAX_FILL`) in use — a fuller list makes the remaining indices
-    guessable from one another and rejection sampling slow; start a new list instead.
-    """
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= 2**32:
-        raise UsageError("size must be an integer in 1..2^32")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise UsageError("count must be a non-negative integer")
-    if len(used) + count > size * MAX_FILL:
-        raise UsageError("status list is too full for this batch: start a new list")
-    limit = (2**32 // size) * size  # accept draws below a multiple of size: no modulo bias
-    out: list[int] = []
-    taken: set[int] = set()
-    while len(out) < count:
-        r = int.from_bytes(rng(4), "big")
-        if r >= limit:
-            continue
-        idx = r % size
-        if idx in used or idx in taken:
-            continue
-        taken.add(idx)
-        out.append(idx)
-    return out
-
-
-def status_claim(uri: str, idx: int) -> dict[str, Any]:
-    """The credential's ``status`` claim value pointing at entry ``idx`` of the list at ``uri``."""
-    if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
-        raise UsageError("idx must be a non-negative integer")
-    return {"status_list": {"idx": idx, "uri": uri}}
-
-
-def status_list_token(
-    lst: StatusList,
-    issuer_key: SigningKey,
-    *,
-    sub: str,
-    iat: int,
-    exp: int | None = None,
-    ttl: int | None = None,
-    kid: str | None = None,
-) -> str:
-    """Sign ``lst`` as a Status List Token (JWT, ``typ: statuslist+jwt``) for the list at URI ``sub``."""
-    payload: dict[str, Any] = {"sub": sub, "iat": iat}
-    if exp is not None:
-        payload["exp"] = exp
-    if ttl is not None:
-        payload["ttl"] = ttl
-    payload["status_list"] = {"bits": lst.bits, "lst": lst.encode_lst()}
-    return sign_jws(payload, issuer_key, typ=STATUS_LIST_TYP, kid=kid)
 
 
 def _unavailable(message: str) -> VerificationError:

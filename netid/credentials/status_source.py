@@ -1,6 +1,7 @@
-"""Token Status List lookups for the verifier, with a TTL cache (no I/O: fetching is injected).
+"""Token Status List lookups, with a TTL cache (no I/O: fetching is injected).
 
-The verifier asks :meth:`StatusListSource.status` for ``(uri, idx)`` taken from a netcert's
+A verifier (for netcerts) and a wallet (for RP access certificates) ask
+:meth:`StatusListSource.status` for ``(uri, idx)`` taken from a token's
 ``status.status_list`` claim. :class:`CachedStatusLists` fetches the Status List Token through the app's
 ``fetch(uri) -> token`` callable, verifies it against the issuer's keys (:class:`IssuerTrust`) and caches
 the decoded list until the earliest of: its own ``ttl``, the token's ``exp`` and the token's ``ttl``
@@ -10,13 +11,16 @@ A fetch or verification failure is ``status_unavailable`` — the verifier fails
 
 Freshness and rollback (``specs/protocol.md`` §7 step 5):
 
-* a token older than ``max_token_age`` (``iat < now − max_token_age``, default one day) is refused,
+* a token older than ``Policy.max_status_token_age`` (``iat < now − max age``, default one day) is refused,
   whether or not it has an ``exp`` (:func:`~netid.credentials.status_list.parse_status_list_token`);
 * the highest ``iat`` accepted per URI is remembered, and a token with a *lower* ``iat`` is refused
   (``status_unavailable``): an attacker on the fetch path cannot roll the verifier back to a list from
   before a revocation it has already seen;
 * a cached list is never served at or past the token's ``exp`` (integer or fractional) nor past
-  ``iat + max_token_age``.
+  ``iat + max_token_age``;
+* only list URIs under the issuer's prefix (:attr:`IssuerTrust.status_uri_prefix`, or the
+  ``allowed_uri_prefixes`` given) are fetched: a credential cannot point the verifier at an arbitrary
+  URL (a cloud metadata endpoint, an internal service).
 
 A previously verified list may be served for up to ``max_stale`` seconds past its cache expiry while the
 issuer is unreachable (default 0: never), still bounded by ``exp`` and ``iat + max_token_age``. While
@@ -31,9 +35,10 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from netid.credentials.jose import decode_jws_unverified
-from netid.credentials.status_list import DEFAULT_MAX_TOKEN_AGE, StatusList, parse_status_list_token
-from netid.errors import NetIDError, UsageError, VerificationError
-from netid.verifier.trust import IssuerTrust
+from netid.credentials.status_list import StatusList, parse_status_list_token
+from netid.credentials.trust import IssuerTrust
+from netid.errors import NetIDError, ParseError, UsageError, VerificationError
+from netid.policy import DEFAULT_POLICY, Policy
 
 __all__ = ["CachedStatusLists", "StatusListSource"]
 
@@ -69,7 +74,9 @@ class CachedStatusLists:
     """A :class:`StatusListSource` over an injected fetcher, verified with the issuer's keys, cached.
 
     ``ttl`` caps how long a list is cached (the token's own ``ttl``/``exp`` may shorten it);
-    ``max_token_age`` is the oldest ``iat`` accepted; ``max_stale`` lets an already verified list serve
+    ``policy.max_status_token_age`` is the oldest ``iat`` accepted and ``policy.leeway`` the clock skew;
+    ``allowed_uri_prefixes`` defaults to the issuer's own (``trust.status_uri_prefix``); ``max_stale``
+    lets an already verified list serve
     past its cache expiry while refreshes fail (never past ``exp`` or ``iat + max_token_age``), retrying
     at most every ``retry_interval`` seconds.
     """
@@ -83,20 +90,21 @@ class CachedStatusLists:
         ttl: int = 300,
         max_stale: int = 0,
         allowed_uri_prefixes: tuple[str, ...] | None = None,
-        leeway: int = 60,
-        max_token_age: int = DEFAULT_MAX_TOKEN_AGE,
+        policy: Policy = DEFAULT_POLICY,
         retry_interval: int = 10,
     ) -> None:
-        if max_stale < 0 or retry_interval < 0 or max_token_age <= 0 or ttl <= 0:
-            raise UsageError("ttl and max_token_age must be positive, max_stale and retry_interval >= 0")
+        if max_stale < 0 or retry_interval < 0 or ttl <= 0:
+            raise UsageError("ttl must be positive, max_stale and retry_interval >= 0")
         self._fetch = fetch
         self._trust = trust
         self._clock = clock
         self._ttl = ttl
         self._max_stale = max_stale
-        self._prefixes = allowed_uri_prefixes
-        self._leeway = leeway
-        self._max_token_age = max_token_age
+        self._prefixes = (
+            allowed_uri_prefixes if allowed_uri_prefixes is not None else (trust.status_uri_prefix,)
+        )
+        self._leeway = policy.leeway
+        self._max_token_age = policy.max_status_token_age
         self._retry_interval = retry_interval
         self._cache: dict[str, _Entry] = {}
         self._newest_iat: dict[str, int | float] = {}  # rollback fence, per URI
@@ -104,11 +112,14 @@ class CachedStatusLists:
     def _load(self, uri: str, now: int) -> _Entry:
         try:
             token = self._fetch(uri)
-            header, payload, _, _ = decode_jws_unverified(token)
-        except Exception as exc:
+        except Exception as exc:  # the app's fetcher: any failure of it is an outage, whatever its type
             raise VerificationError("status_unavailable", "status list could not be fetched") from exc
         try:
-            key = self._trust.key_for(header)
+            header, payload, _, _ = decode_jws_unverified(token)
+        except ParseError as exc:
+            raise VerificationError("status_unavailable", "status list token is malformed") from exc
+        try:
+            key = self._trust.key_for(header, purpose="status_list")
         except VerificationError as exc:
             raise VerificationError(
                 "status_unavailable", "status list token not signed by a trusted key"
@@ -134,7 +145,7 @@ class CachedStatusLists:
         return _Entry(lst, iat, min(fresh_until, hard_until), hard_until)
 
     def status(self, uri: str, idx: int) -> int:
-        if self._prefixes is not None and not uri.startswith(self._prefixes):
+        if not uri.startswith(self._prefixes):
             raise VerificationError("status_unavailable", "status list URI is not an allowed location")
         now = self._clock()
         entry = self._cache.get(uri)
@@ -155,5 +166,5 @@ class CachedStatusLists:
                     entry.retry_at = now + self._retry_interval
         try:
             return entry.lst.get(idx)
-        except (NetIDError, IndexError, ValueError) as exc:
+        except IndexError as exc:
             raise VerificationError("status_unavailable", "status index outside the list") from exc

@@ -1,9 +1,8 @@
-"""Network certificates (netcerts): minting batches of single-use SD-JWT VCs from verified card data.
+"""Minting network certificates (netcerts): batches of single-use SD-JWT VCs from verified card data.
 
-A netcert is an SD-JWT VC (``typ: dc+sd-jwt``, ``vct: urn:netid:netcert:1``) signed by the issuer and
-bound to one device key (``cnf.jwk``). See ``specs/protocol.md`` §3 for the normative claim table.
+The format is :mod:`netid.credentials.netcert`; ``specs/protocol.md`` §3 is the normative claim table.
 
-Rules this module fixes (each one is a privacy invariant of DESIGN §7):
+Rules this module fixes (each one is a privacy invariant tested in ``tests/verifier/test_privacy.py``):
 
 * **Coarse times.** ``iat`` is ``now`` rounded *down* to ``policy.granularity`` (a day by default) and
   ``exp = iat + validity_days`` days; both are multiples of the granularity. Neither is ever moved to a
@@ -34,34 +33,24 @@ Rules this module fixes (each one is a privacy invariant of DESIGN §7):
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
-from netid.credentials.jose import PRIVATE_JWK_MEMBERS, SigningKey, jwk_thumbprint
+from netid.credentials.jose import PRIVATE_JWK_MEMBERS, jwk_thumbprint
+from netid.credentials.netcert import CHIP_AUTH_VALUES, NETCERT_TYP, NETCERT_VCT, ChipAuth
 from netid.credentials.netno import is_valid_netno, pairwise_subject
 from netid.credentials.sdjwt.issue import SD, issue_sd_jwt
-from netid.credentials.status_list import status_claim
 from netid.errors import UsageError
+from netid.issuance.status_lists import status_claim
 from netid.personal_number import age_on, is_valid_personal_number
 
-__all__ = [
-    "NETCERT_TYP",
-    "NETCERT_VCT",
-    "ChipAuth",
-    "IdentityAttributes",
-    "NetcertKind",
-    "NetcertPolicy",
-    "mint_netcert_batch",
-]
+if TYPE_CHECKING:
+    from netid.issuance.profile import IssuerProfile
 
-NETCERT_VCT: Final = "urn:netid:netcert:1"
-NETCERT_TYP: Final = "dc+sd-jwt"
+__all__ = ["IdentityAttributes", "NetcertPolicy", "RpScope", "mint_netcert_batch"]
 
-ChipAuth = Literal["aa", "ca", "pa-only"]
-NetcertKind = Literal["anonymous", "rp"]
-
-_CHIP_AUTH: Final = ("aa", "ca", "pa-only")
+_CHIP_AUTH: Final = CHIP_AUTH_VALUES
 _DAY: Final = 86_400
 
 
@@ -82,7 +71,7 @@ class IdentityAttributes:
 
     def __post_init__(self) -> None:
         if not is_valid_personal_number(self.personal_number):
-            # Never echo the number itself (DESIGN §7.4).
+            # Never echo the number itself: errors end up in logs.
             raise UsageError("personal_number is not a valid 18-character number with its check digit")
         if not self.full_name or not isinstance(self.full_name, str):
             raise UsageError("full_name must be a non-empty string")
@@ -160,72 +149,74 @@ def _disclosable_claims(
     return claims
 
 
+@dataclass(frozen=True, slots=True)
+class RpScope:
+    """What makes a batch RP-scoped: the RP's ``sector``, the person's ``netno`` and the issuer's
+    ``pairwise_key`` (the pairwise subject is derived from them); ``include_netno`` adds the netno
+    itself as a disclosable claim, for RPs authorised for real-name registration."""
+
+    sector: str
+    netno: str = field(repr=False)
+    pairwise_key: bytes = field(repr=False)
+    include_netno: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.sector:
+            raise UsageError("an RP-scoped batch needs a sector")
+        if not is_valid_netno(self.netno):
+            raise UsageError("netno is not a valid network number")
+        if len(self.pairwise_key) < 16:
+            raise UsageError("pairwise_key must be at least 16 bytes")
+
+
 def mint_netcert_batch(
     attrs: IdentityAttributes,
     *,
-    issuer: str,
-    issuer_key: SigningKey,
-    kid: str,
-    holder_jwks: Sequence[dict[str, Any]],
-    count: int,
-    kind: NetcertKind,
-    sector: str | None,
-    netno: str | None,
-    pairwise_key: bytes | None,
-    status_uri: str,
-    status_indices: Sequence[int],
+    profile: IssuerProfile,
+    holder_jwks: Sequence[Mapping[str, Any]],
+    status: Sequence[tuple[str, int]],
     now: int,
-    policy: NetcertPolicy | None = None,
     rng: Callable[[int], bytes],
-    include_netno: bool = False,
+    scope: RpScope | None = None,
 ) -> list[str]:
-    """Mint ``count`` single-use netcerts (issuer-signed SD-JWTs without key binding).
+    """Mint one single-use netcert (issuer-signed SD-JWT, no key binding) per holder key.
 
     ``holder_jwks[i]`` (a public JWK, distinct per credential) becomes credential *i*'s ``cnf.jwk`` and
-    ``status_indices[i]`` its status-list index — draw them with
-    :func:`netid.credentials.status_list.allocate_indices` (uniformly random from a large list; never
-    consecutive, which would link a batch's presentations). ``kind="rp"`` needs ``sector``, ``netno`` and
-    ``pairwise_key`` (the pairwise subject is derived here; the netno itself is included only with
-    ``include_netno=True``); ``kind="anonymous"`` must not name a sector or include the netno.
-    ``rng`` supplies the salts (``secrets.token_bytes`` in production, a seeded source in tests).
+    ``status[i] = (list uri, index)`` its status-list entry — draw indices with
+    :func:`netid.issuance.status_lists.allocate_indices` (uniformly random from a large list; never
+    consecutive, which would link a batch's presentations). ``scope`` makes the batch RP-scoped (see
+    :class:`RpScope`); without it the batch is anonymous. ``rng`` supplies the salts
+    (``secrets.token_bytes`` in production, a seeded source in tests). Signed with the profile's netcert
+    key under its policy.
     """
-    policy = policy or NetcertPolicy()
+    if type(now) is not int:
+        raise UsageError("now must be an int of Unix seconds")
+    policy = profile.netcert_policy
+    count = len(holder_jwks)
     if count < 1:
-        raise UsageError("count must be at least 1")
-    if len(holder_jwks) != count or len(status_indices) != count:
-        raise UsageError("holder_jwks and status_indices need exactly one entry per credential")
+        raise UsageError("a batch needs at least one holder key")
+    if len(status) != count:
+        raise UsageError("holder_jwks and status need exactly one entry per credential")
     thumbprints = {jwk_thumbprint(dict(j)) for j in holder_jwks}
     if len(thumbprints) != count:
         raise UsageError("each credential needs its own holder key (a shared cnf.jwk links presentations)")
     if any(not PRIVATE_JWK_MEMBERS.isdisjoint(j) for j in holder_jwks):
         raise UsageError("holder_jwks must be public keys")
-    if len(set(status_indices)) != count or any(i < 0 for i in status_indices):
-        raise UsageError("status_indices must be distinct non-negative integers")
-    if not issuer:
-        raise UsageError("issuer must be non-empty")
+    if len(set(status)) != count or any(type(i) is not int or i < 0 for _, i in status):
+        raise UsageError("status entries must be distinct (list, non-negative index) pairs")
 
-    subject: str | None = None
-    if kind == "rp":
-        if not sector or netno is None or pairwise_key is None:
-            raise UsageError("an RP-scoped batch needs sector, netno and pairwise_key")
-        if not is_valid_netno(netno):
-            raise UsageError("netno is not a valid network number")
-        subject = pairwise_subject(netno, sector, pairwise_key)
-    elif kind == "anonymous":
-        if sector is not None or include_netno:
-            raise UsageError("an anonymous batch carries no sector and no netno")
-    else:
-        raise UsageError("kind must be 'anonymous' or 'rp'")
-
+    subject = pairwise_subject(scope.netno, scope.sector, scope.pairwise_key) if scope is not None else None
+    netno = scope.netno if scope is not None and scope.include_netno else None
+    key = profile.keys.netcert
     iat, exp = policy.window(now)
     # Only the chip-authentication class (3 values) is always visible: the verifier needs nothing else for
     # the assurance level. Enrollment factors stay with the issuer: a list of them would partition
     # holders by enrollment path, an always-visible handle shared across every RP (protocol.md §3).
     assurance = {"chip_auth": attrs.chip_auth}
     out: list[str] = []
-    for holder_jwk, status_idx in zip(holder_jwks, status_indices, strict=True):
+    for holder_jwk, (status_uri, status_idx) in zip(holder_jwks, status, strict=True):
         claims: dict[str, Any] = {
-            "iss": issuer,
+            "iss": profile.issuer,
             "vct": NETCERT_VCT,
             "iat": iat,
             "exp": exp,
@@ -233,11 +224,11 @@ def mint_netcert_batch(
             "cnf": {"jwk": dict(holder_jwk)},
             "assurance": assurance,
         }
-        if subject is not None:
+        if scope is not None:
             claims["sub"] = subject
-            claims["sector"] = sector
+            claims["sector"] = scope.sector
         # Build the disclosable claims per credential so each one gets fresh salts from rng.
-        claims.update(_disclosable_claims(attrs, policy, iat, exp, netno if include_netno else None))
-        issued = issue_sd_jwt(claims, issuer_key, typ=NETCERT_TYP, kid=kid, decoys=policy.decoys, rng=rng)
+        claims.update(_disclosable_claims(attrs, policy, iat, exp, netno))
+        issued = issue_sd_jwt(claims, key.signer, typ=NETCERT_TYP, kid=key.kid, decoys=policy.decoys, rng=rng)
         out.append(issued.serialized)
     return out

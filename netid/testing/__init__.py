@@ -1,1 +1,72 @@
-"""Test kit placeholder."""
+"""NetID's test kit: a product for integration testers, not only for NetID's own suite.
+
+**TEST ONLY.** Everything here uses keys derived from public seeds or generated without protection, and
+every certificate says ``O=NetID TEST ONLY``. Never trust any of it outside tests.
+
+- :mod:`netid.testing.cards` — realistic simulated ID cards: persons with Chinese names and valid
+  personal numbers, a test CSCA/DS PKI, complete chip images, and faults (tampered files, cloned chips).
+  ``open_reader("sim:SEED")`` gives a simulator reader holding ``make_card(SEED)``.
+- :mod:`netid.testing.servers` — put a simulated card on a real reader stack: an ISO-DEP card on nfcpy's
+  ``udp`` driver, a virtual card for pcscd's ``vpcd`` driver.
+- :mod:`netid.testing.world` — a whole NetID world in memory (issuer, registered RP, wallet, verifier,
+  a controllable clock) so that a first test of "over 18?" takes a few lines.
+- :mod:`netid.testing.leaks` — find personal values in what a party received, however encoded.
+
+>>> from netid.testing import TestWorld
+>>> from netid import Query
+>>> world = TestWorld.create(age=19)
+>>> request = world.request(Query(purpose="age check", age_over=18))
+>>> world.verifier.verify(world.present(request), request)["age_over_18"]
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Loaded on first use: opening a "sim:" reader imports netid.testing.cards only, not the verifier,
+# wallet and issuer that the test world needs.
+_LAZY = {
+    "TestCard": "netid.testing.cards",
+    "make_card": "netid.testing.cards",
+    "expand": "netid.testing.leaks",
+    "find_values": "netid.testing.leaks",
+    "personal_value_forms": "netid.testing.leaks",
+    "DetRng": "netid.testing.world",
+    "TestClock": "netid.testing.world",
+    "TestWorld": "netid.testing.world",
+    "fixed_key": "netid.testing.world",
+    "test_person": "netid.testing.world",
+}
+
+__all__ = [
+    "DetRng",
+    "TestCard",
+    "TestClock",
+    "TestWorld",
+    "expand",
+    "find_values",
+    "fixed_key",
+    "make_card",
+    "personal_value_forms",
+    "test_person",
+]
+
+if TYPE_CHECKING:
+    from netid.testing.cards import TestCard, make_card
+    from netid.testing.leaks import expand, find_values, personal_value_forms
+    from netid.testing.world import DetRng, TestClock, TestWorld, fixed_key, test_person
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'netid.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

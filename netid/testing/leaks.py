@@ -5,8 +5,8 @@ SD-JWT disclosure it is base64url of JSON. :func:`expand` decodes all of that (r
 plain substring search means something, and :func:`personal_value_forms` lists the forms a value can take
 (a birth date as ``1990-03-07``, ``19900307``, ``900307``, ``1990年3月7日``, a Unix time …).
 
-The tests of DESIGN §7 use this, ``make demo`` runs it over everything the relying party saw, and an RP
-can run it over its own logs.
+The privacy tests (``specs/protocol.md`` §8) use this, ``make demo`` runs it over everything the relying
+party saw, and an RP can run it over its own logs.
 
 >>> import base64, json
 >>> token = base64.urlsafe_b64encode(json.dumps({"n": "11010519491231002X"}).encode()).decode().rstrip("=")

@@ -1,46 +1,96 @@
-"""A deterministic in-memory NetID world for verifier/wallet tests: issuer, RP, wallet, status list.
+"""A whole NetID world in memory, for tests: an issuer, a registered relying party and a wallet.
 
-Every key here is a TEST key derived from a fixed seed; never use them for anything else.
+**TEST ONLY.** Every key here is derived from a public seed; never trust them anywhere.
+
+One call builds an issuer (keys per purpose, JWKS, a large status list), a relying party registered
+with it (request-signing key, access certificate), a wallet holding netcerts for a chosen test person,
+and the RP's :class:`~netid.verifier.Verifier` — all on one controllable :class:`TestClock` and one
+seeded byte source, so a test is deterministic and can move time::
+
+    >>> from netid.testing import TestWorld
+    >>> from netid.verifier import Query
+    >>> world = TestWorld.create(age=16)
+    >>> request = world.request(Query(purpose="age check", age_over=18))
+    >>> answers = world.verifier.verify(world.present(request), request)
+    >>> answers["age_over_18"]
+    False
+
+The issuer's and the RP's sides here call the same public functions a real deployment does
+(:mod:`netid.issuance`, :func:`~netid.verifier.build_request`, :class:`~netid.wallet.Wallet`); only the
+transport (HTTP) is left out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from netid.credentials.jose import SigningKey, public_jwk
-from netid.credentials.netcert import IdentityAttributes, NetcertPolicy, mint_netcert_batch
-from netid.credentials.status_list import (
+from netid.credentials.netno import check_char
+from netid.credentials.status_list import StatusList
+from netid.credentials.status_source import CachedStatusLists
+from netid.credentials.trust import IssuerTrust
+from netid.errors import UsageError
+from netid.issuance import (
     RECOMMENDED_MIN_LIST_SIZE,
-    StatusList,
+    IdentityAttributes,
+    IssuerKey,
+    IssuerKeys,
+    IssuerProfile,
+    RpRegistration,
+    RpScope,
     allocate_indices,
+    issue_rp_certificate,
+    mint_netcert_batch,
     status_list_token,
 )
-from netid.verifier import (
-    CachedStatusLists,
-    InMemoryReplayCache,
-    IssuerTrust,
-    PresentationRequest,
-    Query,
-    Verifier,
-    build_request,
-    issue_rp_certificate,
-)
-from netid.wallet import SoftwareKeyStore, Wallet
+from netid.oid4vp.modes import AuthMode
+from netid.oid4vp.request import PresentationRequest
+from netid.personal_number import personal_number_check_char
+from netid.policy import DEFAULT_POLICY, Policy
+from netid.verifier.build import build_request
+from netid.verifier.query import Query
+from netid.verifier.replay import InMemoryReplayCache
+from netid.verifier.verify import Verifier
+from netid.wallet.keystore import SoftwareKeyStore
+from netid.wallet.present import Wallet
+
+__all__ = [
+    "ALL_SCOPES",
+    "ISSUER",
+    "NOW",
+    "RESPONSE_URI",
+    "STATUS_URI",
+    "DetRng",
+    "TestClock",
+    "TestWorld",
+    "fixed_key",
+    "test_person",
+]
 
 ISSUER = "https://issuer.netid.test"
 STATUS_URI = "https://issuer.netid.test/status/1"
 RESPONSE_URI = "https://shop.example/netid/response"
-NOW = 1_795_000_000  # 2026-11-18T...Z, a fixed "now"
+#: the world's starting time: 2026-11-18, a fixed "now"
+NOW = 1_795_000_000
 ALL_SCOPES = ("age_over", "doc_valid", "name_equals", "id_number_equals", "region_in", "subject", "netno")
+#: the TEST pairwise-subject key (an issuer keeps its real one secret)
+PAIRWISE_KEY = b"TEST pairwise key 0123456789"
+#: the TEST network number of the world's person ("ABCDEFGHJ" + its check character)
+NETNO = "ABCDEFGHJ" + check_char("ABCDEFGHJ")
+_P256_ORDER = 2**256 - 2**224 + 2**192 + 2**96 - 1
 
 
 class DetRng:
-    """Deterministic byte source (SHA-256 in counter mode) standing in for secrets.token_bytes."""
+    """Deterministic byte source (SHA-256 in counter mode) standing in for ``secrets.token_bytes``.
+
+    TEST ONLY: its output is predictable from the seed.
+    """
 
     def __init__(self, seed: str) -> None:
         self._seed = seed.encode()
@@ -54,115 +104,197 @@ class DetRng:
         return out[:n]
 
 
+class TestClock:
+    """A clock a test moves by hand: call it for the time (Unix seconds), set :attr:`now` or
+    :meth:`advance` it."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, now: int = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: int) -> int:
+        self.now += seconds
+        return self.now
+
+
 def fixed_key(alg: str, label: str) -> SigningKey:
-    """A TEST private key derived from ``label``."""
+    """A TEST private key derived from ``label`` (``"EdDSA"`` or ``"ES256"``)."""
     seed = hashlib.sha256(f"NETID TEST KEY {label}".encode()).digest()
     if alg == "EdDSA":
         return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
-    scalar = int.from_bytes(seed, "big") % (2**256 - 2**224 + 2**192 + 2**96 - 1) or 1
-    return ec.derive_private_key(scalar, ec.SECP256R1())
+    if alg == "ES256":
+        return ec.derive_private_key(int.from_bytes(seed, "big") % _P256_ORDER or 1, ec.SECP256R1())
+    raise UsageError(f"unsupported alg {alg!r}")
 
 
-def personal_number(prefix17: str) -> str:
-    weights = [pow(2, 17 - i, 11) for i in range(17)]
-    total = sum(int(c) * w for c, w in zip(prefix17, weights, strict=True))
-    return prefix17 + "10X98765432"[total % 11]
+def test_person(
+    *,
+    age: int = 36,
+    full_name: str = "张三丰",
+    region: str = "440305",
+    today: dt.date | None = None,
+    chip_auth: Literal["aa", "ca", "pa-only"] = "aa",
+) -> IdentityAttributes:
+    """A fictitious person aged ``age`` on ``today`` (default: the world's :data:`NOW`), with a personal
+    number of ``region`` that passes its check character. TEST ONLY."""
+    today = today or dt.datetime.fromtimestamp(NOW, tz=dt.UTC).date()
+    born = (
+        dt.date(today.year - age, 3, 7)
+        if (today.month, today.day) >= (3, 7)
+        else dt.date(today.year - age - 1, 3, 7)
+    )
+    body = f"{region}{born:%Y%m%d}123"
+    return IdentityAttributes(
+        full_name=full_name,
+        personal_number=body + personal_number_check_char(body),
+        date_of_birth=born,
+        document_expiry=today + dt.timedelta(days=3650),
+        chip_auth=chip_auth,
+    )
 
 
-PERSON = IdentityAttributes(
-    full_name="张三丰",
-    personal_number=personal_number("44030519900307123"),
-    date_of_birth=dt.date(1990, 3, 7),
-    document_expiry=dt.date(2036, 5, 1),
-    chip_auth="aa",
-    enrollment_factors=("nfc_chip", "face_match"),
-)
+test_person.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def _world_keys(netcert_alg: str) -> IssuerKeys:
+    return IssuerKeys(
+        netcert=IssuerKey(
+            f"issuer-{netcert_alg}-1", "netcert", fixed_key(netcert_alg, f"issuer-{netcert_alg}")
+        ),
+        rp_certificate=IssuerKey(
+            "issuer-rp-1", "rp_certificate", fixed_key("EdDSA", f"issuer-{netcert_alg}-rp")
+        ),
+        status_list=IssuerKey(
+            "issuer-status-1", "status_list", fixed_key("EdDSA", f"issuer-{netcert_alg}-status")
+        ),
+    )
 
 
 @dataclass
-class World:
-    issuer_alg: str
-    issuer_key: SigningKey
-    kid: str
-    jwks: dict[str, Any]
+class TestWorld:
+    """An issuer, one registered RP and a wallet holding netcerts for :attr:`person` (TEST ONLY).
+
+    Build it with :meth:`create`. The RP's :attr:`verifier` fetches status lists from the world's
+    issuer (recorded in :attr:`fetched_status`); :attr:`status` is that list, which a test may change to
+    revoke a credential.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    profile: IssuerProfile
+    person: IdentityAttributes
     rp_key: SigningKey
     rp_cert: str
     status: StatusList
     wallet: Wallet
-    clock_now: list[int] = field(default_factory=lambda: [NOW])
-    rng: DetRng = field(default_factory=lambda: DetRng("world"))
-    fetched_status: list[str] = field(default_factory=list)
+    clock: TestClock
+    rng: DetRng
+    policy: Policy = DEFAULT_POLICY
     sector: str = "shop.example"
+    #: status list URIs the verifier fetched, in order
+    fetched_status: list[str] = field(default_factory=list)
     #: status indices handed out so far (the issuer's record; batch indices are drawn at random)
     used_indices: set[int] = field(default_factory=set)
+    trust: IssuerTrust = field(init=False)
+    replay: InMemoryReplayCache = field(init=False)
     verifier: Verifier = field(init=False)
 
     def __post_init__(self) -> None:
-        trust = IssuerTrust(self.jwks, clock=self.clock)
-        self.trust = trust
+        self.trust = IssuerTrust(self.jwks, issuer=self.profile.issuer)
         self.replay = InMemoryReplayCache(self.clock)
         self.verifier = Verifier(
-            trust,
-            status=CachedStatusLists(self._fetch_status_late, trust, clock=self.clock),
+            self.trust,
+            status=CachedStatusLists(
+                self._fetch_status_late, self.trust, clock=self.clock, policy=self.policy
+            ),
             replay_cache=self.replay,
             clock=self.clock,
+            policy=self.policy,
         )
 
-    def clock(self) -> int:
-        return self.clock_now[0]
+    @classmethod
+    def create(
+        cls,
+        *,
+        person: IdentityAttributes | None = None,
+        age: int | None = None,
+        netcert_alg: str = "EdDSA",
+        scopes: Sequence[str] = ALL_SCOPES,
+        purposes: Sequence[str] = ("age check", "sign in"),
+        credentials: int = 2,
+        now: int = NOW,
+        seed: str = "world",
+        policy: Policy = DEFAULT_POLICY,
+    ) -> TestWorld:
+        """A world whose wallet holds ``credentials`` anonymous netcerts for ``person`` (or a test person
+        of ``age``; 36 by default) and an RP allowed ``scopes`` and ``purposes``."""
+        if person is not None and age is not None:
+            raise UsageError("give person or age, not both")
+        person = person or test_person(age=36 if age is None else age)
+        profile = IssuerProfile(ISSUER, _world_keys(netcert_alg))
+        rp_key = fixed_key("ES256", "rp-shop")
+        rp_cert = issue_rp_certificate(
+            profile,
+            RpRegistration(
+                rp_id="shop.example",
+                name="Example Shop",
+                sector="shop.example",
+                allowed_predicates=tuple(scopes),
+                purposes=tuple(purposes),
+                response_uris=(RESPONSE_URI,),
+                request_jwk=public_jwk(rp_key),
+            ),
+            now=now - 1000,
+        )
+        trust = IssuerTrust(profile.keys.jwks(), issuer=ISSUER)
+        wallet = Wallet(SoftwareKeyStore(), trust, rp_status="offline", policy=policy)
+        world = cls(
+            profile=profile,
+            person=person,
+            rp_key=rp_key,
+            rp_cert=rp_cert,
+            status=StatusList(2, RECOMMENDED_MIN_LIST_SIZE),  # large: indices are drawn at random from it
+            wallet=wallet,
+            clock=TestClock(now),
+            rng=DetRng(seed),
+            policy=policy,
+        )
+        if credentials:
+            world.mint(credentials)
+        return world
+
+    # --- the issuer -------------------------------------------------------------------------------
+
+    @property
+    def jwks(self) -> dict[str, Any]:
+        """The issuer's published JWKS."""
+        return self.profile.keys.jwks()
+
+    @property
+    def netcert_key(self) -> IssuerKey:
+        return self.profile.keys.netcert
+
+    def fetch_status(self, uri: str) -> str:
+        """What the issuer serves at a status list URI: a freshly signed token of :attr:`status`."""
+        self.fetched_status.append(uri)
+        if uri != STATUS_URI:
+            raise UsageError(f"the test issuer serves no status list at {uri}")
+        now = self.clock()
+        return status_list_token(
+            self.status, self.profile.keys.status_list, sub=STATUS_URI, iat=now, exp=now + 3600
+        )
 
     def _fetch_status_late(self, uri: str) -> str:
         # looked up at call time, so a test can replace ``fetch_status`` on the instance
         return self.fetch_status(uri)
 
-    def fetch_status(self, uri: str) -> str:
-        self.fetched_status.append(uri)
-        assert uri == STATUS_URI
-        return status_list_token(
-            self.status,
-            self.issuer_key,
-            sub=STATUS_URI,
-            iat=self.clock(),
-            exp=self.clock() + 3600,
-            kid=self.kid,
-        )
-
-    def mint(
-        self,
-        count: int = 2,
-        *,
-        kind: str = "anonymous",
-        first_index: int | None = None,
-        include_netno: bool = False,
-        attrs: IdentityAttributes = PERSON,
-        sector: str | None = None,
-        holder_alg: str = "ES256",
-    ) -> list[str]:
-        jwks = self.wallet.new_holder_keys(count, holder_alg)
-        creds = mint_netcert_batch(
-            attrs,
-            issuer=ISSUER,
-            issuer_key=self.issuer_key,
-            kid=self.kid,
-            holder_jwks=jwks,
-            count=count,
-            kind=kind,  # type: ignore[arg-type]
-            sector=(sector or self.sector) if kind == "rp" else None,
-            netno="ABCDEFGHJ" + _netno_check("ABCDEFGHJ") if kind == "rp" else None,
-            pairwise_key=b"TEST pairwise key 0123456789" if kind == "rp" else None,
-            status_uri=STATUS_URI,
-            status_indices=self.indices(count, first_index),
-            now=self.clock() - 86_400,
-            policy=NetcertPolicy(),
-            rng=self.rng,
-            include_netno=include_netno,
-        )
-        self.wallet.add_credentials(creds)
-        return creds
-
     def indices(self, count: int, first_index: int | None = None) -> list[int]:
-        """Status indices for a batch: uniformly random unused ones (protocol.md §3), or — for tests that
-        need a known index — ``first_index``, ``first_index + 1``, …"""
+        """Status indices for a batch: uniformly random unused ones, or — for tests that need a known
+        index — ``first_index``, ``first_index + 1``, …"""
         if first_index is None:
             out = allocate_indices(len(self.status), self.used_indices, count, self.rng)
         else:
@@ -170,7 +302,60 @@ class World:
         self.used_indices.update(out)
         return out
 
+    def mint_for(
+        self,
+        holder_jwks: Sequence[dict[str, Any]],
+        *,
+        kind: Literal["anonymous", "rp"] = "anonymous",
+        first_index: int | None = None,
+        include_netno: bool = False,
+        attrs: IdentityAttributes | None = None,
+        sector: str | None = None,
+        now: int | None = None,
+    ) -> list[str]:
+        """Netcerts bound to ``holder_jwks`` (one each), as the issuer mints them; not stored anywhere."""
+        scope = None
+        if kind == "rp":
+            scope = RpScope(sector or self.sector, NETNO, PAIRWISE_KEY, include_netno=include_netno)
+        elif include_netno or sector is not None:
+            raise UsageError("an anonymous batch has no sector and no netno")
+        return mint_netcert_batch(
+            attrs or self.person,
+            profile=self.profile,
+            holder_jwks=holder_jwks,
+            status=[(STATUS_URI, i) for i in self.indices(len(holder_jwks), first_index)],
+            now=(now if now is not None else self.clock() - 86_400),
+            rng=self.rng,
+            scope=scope,
+        )
+
+    def mint(
+        self,
+        count: int = 2,
+        *,
+        kind: Literal["anonymous", "rp"] = "anonymous",
+        first_index: int | None = None,
+        include_netno: bool = False,
+        attrs: IdentityAttributes | None = None,
+        sector: str | None = None,
+        holder_alg: str = "ES256",
+    ) -> list[str]:
+        """Mint ``count`` netcerts for the wallet's fresh device keys and store them in the wallet."""
+        creds = self.mint_for(
+            self.wallet.new_holder_keys(count, holder_alg),
+            kind=kind,
+            first_index=first_index,
+            include_netno=include_netno,
+            attrs=attrs,
+            sector=sector,
+        )
+        self.wallet.add_credentials(creds)
+        return creds
+
+    # --- the relying party and the holder --------------------------------------------------------
+
     def request(self, query: Query, **kw: Any) -> PresentationRequest:
+        """The RP's signed request for ``query``."""
         return build_request(
             query,
             rp_key=self.rp_key,
@@ -181,143 +366,7 @@ class World:
             **kw,
         )
 
-    def present(self, req: PresentationRequest, amr: str = "pin") -> dict[str, list[str]]:
-        resp = self.wallet.present(req.to_uri(), now=self.clock(), consent=lambda p: True, amr=amr)  # type: ignore[arg-type]
-        return dict(resp.vp_token)
-
-
-def _netno_check(body: str) -> str:
-    from netid.credentials.netno import check_char
-
-    return check_char(body)
-
-
-def make_world(
-    issuer_alg: str = "EdDSA",
-    *,
-    scopes: tuple[str, ...] = ALL_SCOPES,
-    purposes: tuple[str, ...] = ("age check", "sign in"),
-) -> World:
-    issuer_key = fixed_key(issuer_alg, f"issuer-{issuer_alg}")
-    kid = f"issuer-{issuer_alg}-1"
-    jwk = public_jwk(issuer_key) | {"kid": kid, "use": "sig", "alg": issuer_alg}
-    jwks = {"keys": [jwk]}
-    rp_key = fixed_key("ES256", "rp-shop")
-    rp_cert = issue_rp_certificate(
-        issuer=ISSUER,
-        issuer_key=issuer_key,
-        kid=kid,
-        rp_id="shop.example",
-        name="Example Shop",
-        sector="shop.example",
-        allowed_predicates=scopes,
-        purposes=purposes,
-        response_uris=(RESPONSE_URI,),
-        request_jwk=public_jwk(rp_key),
-        now=NOW - 1000,
-    )
-    status = StatusList(2, RECOMMENDED_MIN_LIST_SIZE)  # large: batch indices are drawn at random from it
-    wallet = Wallet(SoftwareKeyStore(), jwks)
-    return World(issuer_alg, issuer_key, kid, jwks, rp_key, rp_cert, status, wallet)
-
-
-# --- hand-built pieces for negative tests ------------------------------------------------------------
-
-
-def mint_raw(
-    w: World,
-    holder_keys: list[SigningKey],
-    *,
-    kind: str = "anonymous",
-    attrs: IdentityAttributes = PERSON,
-    now: int | None = None,
-    first_index: int = 100,
-    sector: str | None = None,
-) -> list[str]:
-    """Mint netcerts bound to keys the test holds (not the wallet), for hand-built presentations."""
-    return mint_netcert_batch(
-        attrs,
-        issuer=ISSUER,
-        issuer_key=w.issuer_key,
-        kid=w.kid,
-        holder_jwks=[public_jwk(k) for k in holder_keys],
-        count=len(holder_keys),
-        kind=kind,  # type: ignore[arg-type]
-        sector=(sector or w.sector) if kind == "rp" else None,
-        netno="ABCDEFGHJ" + _netno_check("ABCDEFGHJ") if kind == "rp" else None,
-        pairwise_key=b"TEST pairwise key 0123456789" if kind == "rp" else None,
-        status_uri=STATUS_URI,
-        status_indices=w.indices(len(holder_keys), first_index),
-        now=(now if now is not None else w.clock() - 86_400),
-        policy=NetcertPolicy(),
-        rng=w.rng,
-    )
-
-
-def kb_jwt(
-    holder_key: SigningKey,
-    without_kb: str,
-    *,
-    aud: str,
-    nonce: str,
-    iat: int,
-    amr: list[str] | None = None,
-    sd_hash_value: str | None = None,
-    typ: str = "kb+jwt",
-) -> str:
-    from netid.credentials.jose import sign_jws
-    from netid.credentials.sdjwt.codec import sd_hash
-
-    payload: dict[str, Any] = {
-        "iat": iat,
-        "aud": aud,
-        "nonce": nonce,
-        "sd_hash": sd_hash_value if sd_hash_value is not None else sd_hash(without_kb),
-        "amr": amr if amr is not None else ["swk", "pin"],
-    }
-    return sign_jws(payload, holder_key, typ=typ)
-
-
-def hand_present(
-    serialized: str,
-    holder_key: SigningKey,
-    req: PresentationRequest,
-    *,
-    claims: tuple[str, ...] = (),
-    iat: int | None = None,
-    aud: str | None = None,
-    nonce: str | None = None,
-    amr: list[str] | None = None,
-) -> dict[str, list[str]]:
-    """A presentation disclosing exactly the top-level ``claims``, bound with a KB-JWT."""
-    from netid.credentials.sdjwt.present import present_sd_jwt
-
-    without_kb = present_sd_jwt(serialized, disclose=[(c,) for c in claims])
-    kb = kb_jwt(
-        holder_key,
-        without_kb,
-        aud=aud if aud is not None else req.client_id,
-        nonce=nonce if nonce is not None else req.nonce,
-        iat=iat if iat is not None else req.iat,
-        amr=amr,
-    )
-    return {"netcert": [without_kb + kb]}
-
-
-def resign(
-    w: World,
-    req: PresentationRequest,
-    edit: Any,
-    *,
-    key: SigningKey | None = None,
-    header_edit: Any = None,
-) -> str:
-    """Re-sign ``req``'s request object after ``edit(claims)`` — an RP (or attacker) building its own."""
-    from netid.credentials.jose import decode_jws_unverified, sign_jws
-
-    header, claims, _, _ = decode_jws_unverified(req.request_object)
-    edit(claims)
-    extra = {"jwt": header["jwt"]}
-    if header_edit is not None:
-        header_edit(extra)
-    return sign_jws(claims, key or w.rp_key, typ=header["typ"], extra_headers=extra)
+    def present(self, request: PresentationRequest, amr: AuthMode = "pin") -> dict[str, list[str]]:
+        """The wallet's ``vp_token`` for ``request`` (the holder consents)."""
+        response = self.wallet.present(request.to_uri(), now=self.clock(), consent=lambda p: True, amr=amr)
+        return dict(response.vp_token)

@@ -1,32 +1,39 @@
-"""The relying party's verifier: one presentation in, yes/no :class:`Answers` out (or a precise error).
+"""The relying party's verifiers: one presentation in, yes/no :class:`Answers` out (or a precise error).
 
-:meth:`Verifier.verify` checks everything itself and never trusts the wallet's filtering. The order is
-fixed (``specs/protocol.md`` §7 is normative); the first failing step raises
+:class:`Verifier` (online, OpenID4VP ``direct_post``) and :class:`CounterVerifier` (in person, a dynamic QR)
+run one skeleton, :meth:`PresentationVerifier.verify`; each mode states only what differs — when its
+request stops being answerable, where the presentation comes from, how fresh the holder's KB-JWT must be
+(an age bound online, a window around the counter's clock in person) and what single use is keyed on.
+Both check everything themselves and never trust the wallet's filtering. The order is fixed
+(``specs/protocol.md`` §7 and §9 are normative); the first failing step raises
 :class:`~netid.errors.VerificationError` with the code in brackets:
 
-1.  The request is within the RP's certificate: every predicate allowed (``rp_scope``), and the response
-    arrives before ``request.exp + max_presentation_age`` (``request``; refused from that second on,
-    which is also the last second the replay cache is asked to remember the nonce — step 9).
-2.  ``vp_token`` is a JSON object (or its text) with exactly one key, the credential query id, mapping to
-    an array of exactly one presentation string (``malformed``).
+1.  The request is within the RP's certificate: every predicate allowed (``rp_scope``), and still
+    answerable (``request``): online, strictly before ``request.exp + max_presentation_age`` (which is
+    also the last second the replay cache is asked to remember the nonce — step 9); in person, until
+    the counter request's ``exp`` (plus leeway).
+2.  The presentation: online, ``vp_token`` is a JSON object (or its text) of at most
+    ``policy.max_presentation_bytes`` with exactly one key, the credential query id, mapping to an array
+    of exactly one presentation string; in person, ``NETIDP1:<presentation>`` or the bare presentation of
+    at most a QR code's capacity (``malformed``).
 3.  The SD-JWT itself (:func:`~netid.credentials.sdjwt.verify.verify_sd_jwt`): split, ``alg`` allow-list
-    (``algorithm``), issuer key by ``kid`` from the trusted JWKS (``issuer_key``), issuer signature
-    (``issuer_signature``), ``typ`` = ``dc+sd-jwt`` (``typ``), ``_sd_alg`` (``sd_alg``), each disclosure
-    well-formed and referenced exactly once (``disclosure_*``, ``digest_duplicate``, ``array_element``,
-    ``claim_conflict``), ``exp``/``nbf``/``iat`` with bounded skew (``expired``, ``not_yet_valid``,
-    ``issued_in_future``), holder binding via ``cnf.jwk`` (``kb_missing``, ``kb_typ``, ``holder_key``,
-    ``kb_signature``), ``aud`` = ``client_id`` (``aud``), ``nonce`` = the request's (``nonce``), KB-JWT
-    age (``kb_iat``) and ``sd_hash`` (``sd_hash``).
+    (``algorithm``), issuer key by ``kid`` from the trusted JWKS, published for netcerts (``issuer_key``),
+    issuer signature (``issuer_signature``), ``typ`` = ``dc+sd-jwt`` (``typ``), ``_sd_alg`` (``sd_alg``),
+    each disclosure well-formed and referenced exactly once (``disclosure_*``, ``digest_duplicate``,
+    ``array_element``, ``claim_conflict``), ``exp``/``nbf``/``iat`` with bounded skew (``expired``,
+    ``not_yet_valid``, ``issued_in_future``), holder binding via ``cnf.jwk`` (``kb_missing``, ``kb_typ``,
+    ``holder_key``, ``kb_signature``), ``aud`` = ``client_id`` (``aud``), ``nonce`` = the request's
+    (``nonce``; in person a hash of the counter request), the KB-JWT's freshness (``kb_iat`` online,
+    ``window`` in person) and ``sd_hash`` (``sd_hash``).
 4.  ``vct`` is ``urn:netid:netcert:1`` (``vct``); numeric ``iat`` and ``exp`` and, when a status source
-    is configured, a well-formed ``status.status_list`` reference (``claim_missing``). ``cnf.jwk`` is
-    already required by step 3 (``holder_key``).
+    is configured, a well-formed ``status.status_list`` reference (``claim_missing``).
 5.  Status list entry is valid (``status_revoked`` / ``status_unavailable``).
 6.  No disclosure of a claim the request did not ask for (``disclosure_unrequested``): a wallet that
     over-shares is rejected rather than silently tolerated, and nothing unrequested reaches Answers.
 7.  If a subject was asked: the credential is RP-scoped *for this RP's sector* (``subject``).
 8.  Holder authentication mode at least ``min_mode`` (``assurance``).
-9.  Single use: the nonce is consumed in the replay cache (``nonce_reused``). Last, so only a presentation
-    that passed every other check can use up a request.
+9.  Single use (``nonce_reused``): online the request's nonce; in person the KB-JWT's signed part. Last,
+    so only a presentation that passed every other check can use up a request.
 
 Then the answers: each value predicate is ``True`` only if its claim was disclosed with exactly one of the
 requested values (strict JSON types; strings compared in constant time); anything else — withheld,
@@ -35,23 +42,32 @@ different value, wrong type — is ``False``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from netid.credentials.jose import ALLOWED_ALGORITHMS, json_loads
 from netid.credentials.netcert import NETCERT_TYP, NETCERT_VCT
 from netid.credentials.sdjwt.verify import VerifiedSdJwt, verify_sd_jwt
 from netid.credentials.status_list import VALID
-from netid.errors import VerificationError
-from netid.verifier.answers import Answers, Assurance, assurance_level, mode_from_amr, mode_rank
-from netid.verifier.dcql import CREDENTIAL_QUERY_ID, Predicate, strict_in
-from netid.verifier.replay import ReplayCache
-from netid.verifier.request import PresentationRequest, RequestTerms
-from netid.verifier.status import StatusListSource
-from netid.verifier.trust import IssuerTrust
+from netid.credentials.status_source import StatusListSource
+from netid.credentials.trust import IssuerTrust
+from netid.errors import UsageError, VerificationError
+from netid.oid4vp.dcql import CREDENTIAL_QUERY_ID, Predicate, strict_in
+from netid.oid4vp.in_person import CounterRequest, presentation_from_qr
+from netid.oid4vp.modes import mode_from_amr, mode_rank
+from netid.oid4vp.request import PresentationRequest, RequestTerms
+from netid.policy import DEFAULT_POLICY, Policy
+from netid.verifier.answers import Answers, Assurance, assurance_level
+from netid.verifier.replay import InMemoryReplayCache, ReplayCache
 
-__all__ = ["Verifier"]
+__all__ = ["CounterVerifier", "PresentationVerifier", "Verifier", "check_presentation"]
+
+TermsT = TypeVar("TermsT", bound=RequestTerms)
+ResponseT = TypeVar("ResponseT")
 
 
 def _proven(pred: Predicate, payload: Mapping[str, Any]) -> bool:
@@ -60,13 +76,17 @@ def _proven(pred: Predicate, payload: Mapping[str, Any]) -> bool:
     return strict_in(payload[pred.claim], pred.values)
 
 
-class Verifier:
-    """Verifies OpenID4VP ``vp_token`` responses to requests this RP built.
+def _system_clock() -> int:
+    return int(time.time())
+
+
+class PresentationVerifier(Generic[ResponseT, TermsT]):
+    """The skeleton both verifiers share (steps 1-9 of the module docstring).
 
     ``trust`` holds the issuer keys; ``status`` the status-list source (``None`` skips the status check —
-    only for offline tests and in-person modes that accept the risk); ``replay_cache`` enforces single
-    use; ``clock`` returns Unix seconds. ``leeway`` bounds clock skew; a KB-JWT older than
-    ``max_presentation_age`` seconds is refused.
+    only for offline tests and in-person counters that accept the risk); ``replay_cache`` enforces single
+    use (default: a process-local one); ``clock`` returns Unix seconds; ``policy`` bounds clock skew, the
+    KB-JWT's age or window and the presentation's size.
     """
 
     def __init__(
@@ -74,55 +94,129 @@ class Verifier:
         trust: IssuerTrust,
         *,
         status: StatusListSource | None,
-        replay_cache: ReplayCache,
-        clock: Callable[[], int] = lambda: int(time.time()),
-        leeway: int = 60,
-        max_presentation_age: int = 300,
+        replay_cache: ReplayCache | None = None,
+        clock: Callable[[], int] = _system_clock,
+        policy: Policy = DEFAULT_POLICY,
     ) -> None:
+        if not isinstance(trust, IssuerTrust):
+            raise UsageError("trust must be an IssuerTrust (it pins the issuer identifier)")
         self._trust = trust
         self._status = status
-        self._replay = replay_cache
+        self._replay = replay_cache if replay_cache is not None else InMemoryReplayCache(clock)
         self._clock = clock
-        self._leeway = leeway
-        self._max_age = max_presentation_age
+        self.policy = policy
 
-    def verify(self, vp_token: Mapping[str, Any] | str, request: PresentationRequest) -> Answers:
-        """Verify ``vp_token`` (the ``vp_token`` response parameter) against ``request``.
-
-        Returns :class:`Answers`; raises :class:`VerificationError` (see the module docstring for the
-        order and codes).
-        """
+    def verify(self, response: ResponseT, request: TermsT) -> Answers:
+        """Verify ``response`` against ``request``. Returns :class:`Answers`; raises
+        :class:`VerificationError` (order and codes in the module docstring)."""
         now = self._clock()
-        # 1. the request itself
         if not request.in_scope:
             raise VerificationError("rp_scope", "the request asks more than the RP certificate allows")
-        # Accepted strictly before request.exp + max_age; the replay cache keeps the nonce through that
-        # second (inclusive expiry), so no instant exists at which a spent nonce is forgotten but the
-        # request is still accepted.
-        deadline = request.exp + self._max_age
-        if now >= deadline:
-            raise VerificationError("request", "the request has expired")
-
-        # 2. response shape
-        presentation = _single_presentation(vp_token)
-
-        # 3.-8. the presentation against the request's terms
-        answers, _ = check_presentation(
+        self._check_answerable(request, now)
+        presentation = self._presentation(response)
+        answers, verified = check_presentation(
             presentation,
             request,
             trust=self._trust,
             status=self._status,
-            nonce=request.nonce,
             now=now,
-            leeway=self._leeway,
-            max_age=self._max_age,
+            leeway=self.policy.leeway,
+            **self._kb_binding(request, now),
         )
-
-        # 9. single use, last: only a presentation that passed every check consumes the request
-        if not self._replay.consume(f"{request.client_id}\x00{request.nonce}", deadline):
+        key, expires_at = self._single_use(request, presentation, verified, now)
+        if not self._replay.consume(key, expires_at):
             raise VerificationError("nonce_reused", "this request was already answered")
-
         return answers
+
+    # --- what each mode states -------------------------------------------------------------------
+
+    def _check_answerable(self, request: TermsT, now: int) -> None:
+        raise NotImplementedError
+
+    def _presentation(self, response: ResponseT) -> str:
+        raise NotImplementedError
+
+    def _kb_binding(self, request: TermsT, now: int) -> dict[str, Any]:
+        """The KB-JWT's expected ``nonce`` and its freshness rule (``max_age`` or ``kb_window``)."""
+        raise NotImplementedError
+
+    def _single_use(
+        self, request: TermsT, presentation: str, verified: VerifiedSdJwt, now: int
+    ) -> tuple[str, int]:
+        raise NotImplementedError
+
+
+class Verifier(PresentationVerifier["Mapping[str, Any] | str", PresentationRequest]):
+    """Verifies OpenID4VP ``vp_token`` responses to requests this RP built (:func:`build_request`).
+
+    A KB-JWT older than ``policy.max_presentation_age`` seconds is refused, and a response is taken
+    until ``request.exp + policy.max_presentation_age``.
+
+    >>> from netid.testing import TestWorld
+    >>> from netid.verifier import Query
+    >>> world = TestWorld.create()
+    >>> request = world.request(Query(purpose="age check", age_over=18))
+    >>> world.verifier.verify(world.present(request), request)["age_over_18"]
+    True
+    """
+
+    def _deadline(self, request: PresentationRequest) -> int:
+        # Accepted strictly before request.exp + max_age; the replay cache keeps the nonce through that
+        # second (inclusive expiry), so no instant exists at which a spent nonce is forgotten but the
+        # request is still accepted.
+        return request.exp + self.policy.max_presentation_age
+
+    def _check_answerable(self, request: PresentationRequest, now: int) -> None:
+        if now >= self._deadline(request):
+            raise VerificationError("request", "the request has expired")
+
+    def _presentation(self, response: Mapping[str, Any] | str) -> str:
+        return _single_presentation(response, self.policy.max_presentation_bytes)
+
+    def _kb_binding(self, request: PresentationRequest, now: int) -> dict[str, Any]:
+        return {"nonce": request.nonce, "max_age": self.policy.max_presentation_age}
+
+    def _single_use(
+        self, request: PresentationRequest, presentation: str, verified: VerifiedSdJwt, now: int
+    ) -> tuple[str, int]:
+        return f"{request.client_id}\x00{request.nonce}", self._deadline(request)
+
+
+class CounterVerifier(PresentationVerifier[str, CounterRequest]):
+    """The counter's verifier: dynamic QRs in, :class:`Answers` out (or a precise error).
+
+    A counter that is offline can serve a recently fetched status list. The KB-JWT's ``iat`` must lie
+    within ``policy.in_person_window`` seconds of the counter's clock (either side), and a replay cache
+    remembers each accepted KB-JWT until that window has passed.
+    """
+
+    @property
+    def window(self) -> int:
+        return self.policy.in_person_window
+
+    def _check_answerable(self, request: CounterRequest, now: int) -> None:
+        if now > request.exp + self.policy.leeway:
+            raise VerificationError("request", "the counter request has expired; show a new one")
+
+    def _presentation(self, response: str) -> str:
+        return presentation_from_qr(response)
+
+    def _kb_binding(self, request: CounterRequest, now: int) -> dict[str, Any]:
+        return {"nonce": request.nonce, "kb_window": (now - self.window, now + self.window)}
+
+    def _single_use(
+        self, request: CounterRequest, presentation: str, verified: VerifiedSdJwt, now: int
+    ) -> tuple[str, int]:
+        # The key is the KB-JWT's signing input (header.payload), not its bytes: an ECDSA signature can
+        # be re-encoded as a second valid one (s -> n - s), the signed part cannot.
+        kb_signing_input = presentation[presentation.rindex("~") + 1 :].rpartition(".")[0]
+        key = hmac.new(
+            request.nonce.encode("ascii"), kb_signing_input.encode("ascii"), hashlib.sha256
+        ).hexdigest()
+        kb_iat = (verified.kb_payload or {}).get("iat", now)
+        # The window accepts while now <= iat + window (inclusive); the replay cache's expiry is inclusive
+        # too, so the key is remembered through exactly the last second the window would accept it.
+        return f"counter\x00{request.client_id}\x00{key}", math.ceil(kb_iat) + self.window
 
 
 def check_presentation(
@@ -140,13 +234,13 @@ def check_presentation(
     """Steps 3-8 of the module docstring: one presentation string against a request's ``terms``.
 
     Shared by :class:`Verifier` (online; the KB-JWT must be at most ``max_age`` old) and
-    :class:`netid.verifier.in_person.CounterVerifier` (``kb_window`` replaces the age rule). Single use
-    is the caller's last step. Returns the answers and the verified SD-JWT.
+    :class:`CounterVerifier` (``kb_window`` replaces the age rule). Single use is the caller's last step.
+    Returns the answers and the verified SD-JWT.
     """
     # 3. SD-JWT and key binding
     verified = verify_sd_jwt(
         presentation,
-        issuer_key=trust.key_for,
+        issuer_key=trust.netcert_key,
         algorithms=ALLOWED_ALGORITHMS,
         expected_typ=NETCERT_TYP,
         require_key_binding=True,
@@ -216,12 +310,16 @@ def _status_ref(payload: Mapping[str, Any]) -> tuple[str, int]:
     return uri, idx
 
 
-def _single_presentation(vp_token: Mapping[str, Any] | str) -> str:
+def _single_presentation(vp_token: Mapping[str, Any] | str, max_bytes: int) -> str:
     if type(vp_token) is dict and len(vp_token) == 1:  # the common case, without ABC isinstance checks
         items = vp_token.get(CREDENTIAL_QUERY_ID)
         if type(items) is list and len(items) == 1 and type(items[0]) is str:
+            if len(items[0]) > max_bytes:
+                raise VerificationError("malformed", "the presentation is larger than the policy allows")
             return items[0]
     if isinstance(vp_token, str):
+        if len(vp_token) > max_bytes:
+            raise VerificationError("malformed", "vp_token is larger than the policy allows")
         try:
             vp_token = json_loads(vp_token)
         except (ValueError, RecursionError) as exc:
@@ -231,6 +329,8 @@ def _single_presentation(vp_token: Mapping[str, Any] | str) -> str:
     items = vp_token[CREDENTIAL_QUERY_ID]
     if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], str):
         raise VerificationError("malformed", "exactly one presentation string is expected")
+    if len(items[0]) > max_bytes:
+        raise VerificationError("malformed", "the presentation is larger than the policy allows")
     return items[0]
 
 

@@ -3,9 +3,10 @@
 from netid.wallet.consent import ConsentPrompt, build_consent_prompt
 from netid.wallet.in_person import answer_counter
 from netid.wallet.keystore import DeviceKeyStore, SoftwareKeyStore
-from netid.wallet.present import PresentationResponse, Wallet, WalletCredential, present
+from netid.wallet.present import OFFLINE, PresentationResponse, Wallet, WalletCredential, present
 
 __all__ = [
+    "OFFLINE",
     "ConsentPrompt",
     "DeviceKeyStore",
     "PresentationResponse",

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from netid.verifier.answers import AuthMode
-from netid.verifier.dcql import Predicate
-from netid.verifier.request import RequestTerms
+from netid.oid4vp.dcql import Predicate
+from netid.oid4vp.modes import AuthMode
+from netid.oid4vp.request import RequestTerms
 
 __all__ = ["ConsentItem", "ConsentPrompt", "Language", "build_consent_prompt"]
 

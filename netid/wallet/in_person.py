@@ -1,8 +1,8 @@
 """The holder side of the in-person mode: scan a counter QR, answer with a dynamic QR.
 
-:func:`answer_counter` is the whole flow (see :mod:`netid.verifier.in_person` for the protocol):
+:func:`answer_counter` is the whole flow (see :mod:`netid.oid4vp.in_person` for the protocol):
 
-1. opens the counter QR with :func:`netid.verifier.in_person.open_counter_request` — signed by a
+1. opens the counter QR with :func:`netid.oid4vp.in_person.open_counter_request` — signed by a
    registered RP, certificate from the trusted issuer, counter request signed by the certificate's key,
    current, purpose registered, every predicate inside the certificate — and **refuses**
    (:class:`~netid.errors.WalletRefusal`, same code) if any of that fails;
@@ -17,18 +17,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Literal
 
+from netid.credentials.status_source import StatusListSource
+from netid.credentials.trust import IssuerTrust
 from netid.errors import UsageError, VerificationError, WalletRefusal
-from netid.verifier.answers import MODES, AuthMode
-from netid.verifier.in_person import (
-    QR_MAX_BYTES,
-    open_counter_request,
-    presentation_qr_text,
-)
-from netid.verifier.status import StatusListSource
-from netid.verifier.trust import IssuerTrust
+from netid.oid4vp.in_person import QR_MAX_BYTES, open_counter_request, presentation_qr_text
+from netid.oid4vp.modes import MODES, AuthMode
+from netid.policy import DEFAULT_POLICY, Policy
 from netid.wallet.consent import ConsentPrompt
 from netid.wallet.keystore import DeviceKeyStore
 from netid.wallet.present import Wallet, WalletCredential, check_rp_status, disclose_and_bind
@@ -45,34 +42,35 @@ def answer_counter(
     wallet: Wallet | Iterable[WalletCredential],
     *,
     keystore: DeviceKeyStore | None = None,
-    trusted_issuer_jwks: Mapping[str, Any] | IssuerTrust | None = None,
+    trust: IssuerTrust | None = None,
+    rp_status: StatusListSource | Literal["offline"] | None = None,
     now: int,
     consent: Callable[[ConsentPrompt], bool],
     amr: AuthMode,
-    rp_status: StatusListSource | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> str:
     """Answer a scanned counter QR; return the dynamic QR text.
 
-    ``wallet`` is a :class:`~netid.wallet.present.Wallet` (its key store and trusted JWKS are used unless
-    given) or the credentials themselves (then ``keystore`` and ``trusted_issuer_jwks`` are required).
-    ``amr`` is how the holder unlocked the device key. Raises :class:`~netid.errors.WalletRefusal` (see
-    the module docstring); on success the chosen credential is marked used and its key deleted.
+    ``wallet`` is a :class:`~netid.wallet.present.Wallet` (its key store, trust, RP-status source and
+    policy are used unless given) or the credentials themselves (then ``keystore``, ``trust`` and
+    ``rp_status`` are required). ``amr`` is how the holder unlocked the device key. Raises
+    :class:`~netid.errors.WalletRefusal` (see the module docstring); on success the chosen credential is
+    marked used and its key deleted.
     """
     if isinstance(wallet, Wallet):
         credentials: Iterable[WalletCredential] = wallet.credentials
         keystore = keystore if keystore is not None else wallet.keystore
-        if trusted_issuer_jwks is None:
-            trusted_issuer_jwks = wallet.trusted_issuer_jwks
-        if rp_status is None:
-            rp_status = wallet.rp_status
+        trust = trust if trust is not None else wallet.trust
+        rp_status = rp_status if rp_status is not None else wallet.rp_status
+        policy = wallet.policy if policy is DEFAULT_POLICY else policy
     else:
         credentials = wallet
-    if keystore is None or trusted_issuer_jwks is None:
-        raise UsageError("keystore and trusted_issuer_jwks are required with bare credentials")
+    if keystore is None or trust is None or rp_status is None:
+        raise UsageError("keystore, trust and rp_status are required with bare credentials")
     if amr not in MODES:
         raise UsageError(f"amr must be one of {MODES}")
     try:
-        opened = open_counter_request(qr_text, issuer_jwks=trusted_issuer_jwks, now=now)
+        opened = open_counter_request(qr_text, trust=trust, now=now, policy=policy)
     except VerificationError as exc:
         raise WalletRefusal(exc.code, str(exc)) from exc
     check_rp_status(opened.certificate, rp_status)

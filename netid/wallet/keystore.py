@@ -7,7 +7,7 @@ interface (create a key, get its public JWK, sign with it, delete it; the privat
 store) so a platform key store can replace it without touching :mod:`netid.wallet.present`.
 
 Keys are P-256 (``ES256``) by default, as phone hardware provides; Ed25519 is available for tests.
-Every netcert of a batch gets its own key (see :mod:`netid.credentials.netcert`), and the wallet deletes
+Every netcert of a batch gets its own key (see :mod:`netid.issuance.netcerts`), and the wallet deletes
 a key once its single-use credential has been presented.
 """
 

@@ -2,11 +2,12 @@
 
 :func:`present` (or :meth:`Wallet.present`) is the one entry point. In order it:
 
-1. opens the request with :func:`netid.verifier.request.open_request` — signed request object, RP
+1. opens the request with :func:`netid.oid4vp.request.open_request` — signed request object, RP
    certificate issued by the trusted issuer, request signed by the certificate's key, ``client_id`` and
    ``response_uri`` registered, purpose registered, every predicate inside the certificate — and
-   **refuses** (:class:`~netid.errors.WalletRefusal`, same code) if any of that fails; with an
-   ``rp_status`` source, also refuses an RP whose certificate is revoked (``rp_certificate``);
+   **refuses** (:class:`~netid.errors.WalletRefusal`, same code) if any of that fails; then refuses an
+   RP whose certificate the issuer has revoked or suspended (``rp_certificate``), unless the wallet was
+   explicitly made ``offline``;
 2. refuses if the holder cannot meet ``min_mode`` (``mode_unavailable``);
 3. picks an unused, unexpired credential of the right kind: an *anonymous* one unless a subject or the
    netno is asked, then an RP-scoped one for the certificate's sector (``no_credential`` otherwise). An
@@ -24,23 +25,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Final, Literal
 
 from netid.credentials.jose import decode_jws_unverified, json_dumps, jwk_thumbprint
 from netid.credentials.netcert import NETCERT_VCT
 from netid.credentials.sdjwt.codec import sd_hash, split_sd_jwt
 from netid.credentials.sdjwt.present import disclosable_claims, present_sd_jwt
 from netid.credentials.status_list import VALID
+from netid.credentials.status_source import StatusListSource
+from netid.credentials.trust import IssuerTrust
 from netid.errors import NetIDError, ParseError, UsageError, VerificationError, WalletRefusal
-from netid.verifier.answers import MODES, AuthMode, amr_for_mode, mode_rank
-from netid.verifier.dcql import CREDENTIAL_QUERY_ID, Predicate, strict_in
-from netid.verifier.request import RequestTerms, RpCertificate, open_request
-from netid.verifier.status import StatusListSource
-from netid.verifier.trust import IssuerTrust
+from netid.oid4vp.certificate import RpCertificate
+from netid.oid4vp.dcql import CREDENTIAL_QUERY_ID, Predicate, strict_in
+from netid.oid4vp.modes import MODES, AuthMode, amr_for_mode, mode_rank
+from netid.oid4vp.request import RequestTerms, open_request
+from netid.policy import DEFAULT_POLICY, Policy
 from netid.wallet.consent import ConsentPrompt, build_consent_prompt
 from netid.wallet.keystore import DeviceKeyStore
 
-__all__ = ["PresentationResponse", "Wallet", "WalletCredential", "check_rp_status", "present"]
+__all__ = ["OFFLINE", "PresentationResponse", "Wallet", "WalletCredential", "check_rp_status", "present"]
 
 #: a credential is not offered when it expires within this many seconds (the RP checks with leeway)
 _EXPIRY_MARGIN = 120
@@ -96,15 +99,21 @@ def _refuse(code: str, message: str) -> WalletRefusal:
     return WalletRefusal(code, message)
 
 
-def check_rp_status(certificate: RpCertificate, rp_status: StatusListSource | None) -> None:
-    """Refuse an RP whose access certificate the issuer has revoked or suspended (DESIGN §6 "RP
-    revoked"; protocol.md §6 step 3).
+#: pass as ``rp_status`` to skip the RP-revocation check: a wallet with no network, explicitly
+OFFLINE: Final = "offline"
 
-    Only when the wallet has a status source and the certificate carries a ``status`` claim. A status
+
+def check_rp_status(certificate: RpCertificate, rp_status: StatusListSource | Literal["offline"]) -> None:
+    """Refuse an RP whose access certificate the issuer has revoked or suspended
+    (``specs/protocol.md`` §6 step 3).
+
+    Whenever the certificate carries a ``status`` claim, unless ``rp_status`` is :data:`OFFLINE`. A status
     that cannot be determined is a refusal too (fail closed): ``rp_certificate`` either way.
     """
-    if rp_status is None or certificate.status is None:
+    if rp_status == OFFLINE or certificate.status is None:
         return
+    if not isinstance(rp_status, StatusListSource):
+        raise UsageError("rp_status must be a status list source or netid.wallet.OFFLINE")
     uri, idx = certificate.status
     try:
         value = rp_status.status(uri, idx)
@@ -165,25 +174,27 @@ def present(
     credentials: Iterable[WalletCredential],
     *,
     keystore: DeviceKeyStore,
-    trusted_issuer_jwks: Mapping[str, Any] | IssuerTrust,
+    trust: IssuerTrust,
+    rp_status: StatusListSource | Literal["offline"],
     now: int,
     consent: Callable[[ConsentPrompt], bool],
     amr: AuthMode,
     fetch: Callable[[str], str] | None = None,
-    rp_status: StatusListSource | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> PresentationResponse:
     """Answer the request ``request`` (an ``openid4vp://`` URI or a request object JWT).
 
-    ``amr`` is how the holder unlocked the device key for this presentation. ``fetch`` retrieves a
-    ``request_uri`` (the app does the HTTP). ``rp_status`` (e.g. a
-    :class:`~netid.verifier.status.CachedStatusLists`) checks the RP certificate's ``status`` claim
-    (:func:`check_rp_status`). Raises :class:`~netid.errors.WalletRefusal` (see the module docstring);
-    on success the chosen credential is marked used and its key deleted.
+    ``trust`` holds the issuer's keys; ``rp_status`` (e.g. a
+    :class:`~netid.credentials.status_source.CachedStatusLists`) checks the RP certificate's ``status``
+    claim (:func:`check_rp_status`), or is :data:`OFFLINE` to skip that check knowingly. ``amr`` is how
+    the holder unlocked the device key for this presentation. ``fetch`` retrieves a ``request_uri`` (the
+    app does the HTTP). Raises :class:`~netid.errors.WalletRefusal` (see the module docstring); on
+    success the chosen credential is marked used and its key deleted.
     """
     if amr not in MODES:
         raise UsageError(f"amr must be one of {MODES}")
     try:
-        opened = open_request(request, issuer_jwks=trusted_issuer_jwks, now=now, fetch=fetch)
+        opened = open_request(request, trust=trust, now=now, fetch=fetch, policy=policy)
     except VerificationError as exc:
         raise _refuse(exc.code, str(exc)) from exc
     check_rp_status(opened.certificate, rp_status)
@@ -241,19 +252,26 @@ def disclose_and_bind(
 
 
 class Wallet:
-    """A holder's wallet: a device key store plus the netcerts bound to its keys."""
+    """A holder's wallet: a device key store plus the netcerts bound to its keys.
+
+    ``trust`` holds the issuer's keys; ``rp_status`` is where RP certificates' statuses are looked up, or
+    :data:`OFFLINE` to skip that check knowingly.
+    """
 
     def __init__(
         self,
         keystore: DeviceKeyStore,
-        trusted_issuer_jwks: Mapping[str, Any] | IssuerTrust,
+        trust: IssuerTrust,
         *,
-        rp_status: StatusListSource | None = None,
+        rp_status: StatusListSource | Literal["offline"],
+        policy: Policy = DEFAULT_POLICY,
     ) -> None:
+        if not isinstance(trust, IssuerTrust):
+            raise UsageError("trust must be an IssuerTrust (it pins the issuer identifier)")
         self.keystore = keystore
-        self.trusted_issuer_jwks = trusted_issuer_jwks
-        #: where RP certificates' statuses are looked up (``None``: not checked)
+        self.trust = trust
         self.rp_status = rp_status
+        self.policy = policy
         self.credentials: list[WalletCredential] = []
 
     def new_holder_keys(self, count: int, alg: str = "ES256") -> list[dict[str, str]]:
@@ -287,10 +305,11 @@ class Wallet:
             request,
             self.credentials,
             keystore=self.keystore,
-            trusted_issuer_jwks=self.trusted_issuer_jwks,
+            trust=self.trust,
+            rp_status=self.rp_status,
             now=now,
             consent=consent,
             amr=amr,
             fetch=fetch,
-            rp_status=self.rp_status,
+            policy=self.policy,
         )

@@ -13,14 +13,14 @@ from netid.credentials.status_list import (
     VALID,
     StatusList,
     parse_status_list_token,
-    status_claim,
-    status_list_token,
 )
 from netid.errors import ParseError, UsageError, VerificationError
+from netid.issuance import IssuerKey, allocate_indices, status_claim, status_list_token
 from tests.vectors import load_vectors
 
 VECTORS = load_vectors("status-list")["lists"]
 KEY = generate_signing_key("EdDSA")
+STATUS_KEY = IssuerKey("s1", "status_list", KEY)
 URI = "https://issuer.netid.example/status/1"
 NOW = 1_800_000_000
 
@@ -103,6 +103,11 @@ def test_decode_rejects_bad_bits():
         StatusList.decode(VECTORS[0]["lst"], 3)
 
 
+def test_status_list_token_needs_the_status_list_key():
+    with pytest.raises(UsageError):
+        status_list_token(StatusList(1, 8), IssuerKey("n1", "netcert", KEY), sub=URI, iat=NOW)
+
+
 def test_status_claim():
     assert status_claim(URI, 7) == {"status_list": {"idx": 7, "uri": URI}}
     with pytest.raises(UsageError):
@@ -111,9 +116,9 @@ def test_status_claim():
 
 def _token(**kw):
     lst = StatusList(2, [VALID, INVALID, SUSPENDED])
-    args = {"sub": URI, "iat": NOW - 10, "exp": NOW + 3600, "ttl": 300, "kid": "s1"}
+    args = {"sub": URI, "iat": NOW - 10, "exp": NOW + 3600, "ttl": 300}
     args.update(kw)
-    return lst, status_list_token(lst, KEY, **args)
+    return lst, status_list_token(lst, STATUS_KEY, **args)
 
 
 @pytest.mark.parametrize("key", [KEY.public_key(), verifying_key(KEY)])
@@ -166,8 +171,6 @@ def _det_rng(seed: int) -> Callable[[int], bytes]:
 
 
 def test_allocate_indices_random_distinct_unused() -> None:
-    from netid.credentials.status_list import allocate_indices
-
     used = {0, 1, 2, 3}
     out = allocate_indices(2**16, used, 50, _det_rng(1))
     assert len(set(out)) == 50 and not used & set(out)
@@ -179,8 +182,6 @@ def test_allocate_indices_random_distinct_unused() -> None:
 
 
 def test_allocate_indices_is_uniform_enough() -> None:
-    from netid.credentials.status_list import allocate_indices
-
     rng = _det_rng(2)
     counts = [0] * 8
     for _ in range(4000):
@@ -189,8 +190,6 @@ def test_allocate_indices_is_uniform_enough() -> None:
 
 
 def test_allocate_indices_refuses_a_full_list() -> None:
-    from netid.credentials.status_list import allocate_indices
-
     assert len(allocate_indices(100, set(range(40)), 10, _det_rng(3))) == 10  # exactly half: fine
     with pytest.raises(UsageError):
         allocate_indices(100, set(range(41)), 10, _det_rng(3))

@@ -9,19 +9,28 @@ from typing import Any
 import pytest
 
 from netid.credentials.jose import decode_jws_unverified, public_jwk
-from netid.credentials.netcert import (
-    NETCERT_VCT,
-    IdentityAttributes,
-    NetcertPolicy,
-    mint_netcert_batch,
-)
+from netid.credentials.netcert import NETCERT_VCT
 from netid.credentials.sdjwt.codec import Disclosure, split_sd_jwt
 from netid.errors import UsageError
+from netid.issuance import (
+    IdentityAttributes,
+    IssuerKey,
+    IssuerKeys,
+    IssuerProfile,
+    NetcertPolicy,
+    RpScope,
+    mint_netcert_batch,
+)
 from netid.personal_number import age_on, is_valid_personal_number
 from tests.verifier.kit import ISSUER, NOW, PERSON, STATUS_URI, DetRng, fixed_key, personal_number
 
 DAY = 86_400
 ISSUER_KEY = fixed_key("EdDSA", "netcert-issuer")
+KEYS = IssuerKeys(
+    netcert=IssuerKey("k1", "netcert", ISSUER_KEY),
+    rp_certificate=IssuerKey("k2", "rp_certificate", fixed_key("EdDSA", "netcert-issuer-rp")),
+    status_list=IssuerKey("k3", "status_list", fixed_key("EdDSA", "netcert-issuer-status")),
+)
 HOLDERS = [fixed_key("ES256", f"netcert-holder-{i}") for i in range(4)]
 NETNO = "ABCDEFGHJR"
 
@@ -29,21 +38,25 @@ NETNO = "ABCDEFGHJR"
 def mint(
     attrs: IdentityAttributes = PERSON, *, count: int = 2, now: int = NOW, **kw: Any
 ) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, Disclosure]]]:
+    """Mint with the test issuer; ``sector``/``netno``/``pairwise_key``/``include_netno`` make the batch
+    RP-scoped, ``status_indices`` name the entries in one list, ``policy`` the netcert policy."""
+    policy = kw.pop("policy", NetcertPolicy())
+    scope = None
+    if "sector" in kw:
+        scope = RpScope(
+            kw.pop("sector"),
+            kw.pop("netno"),
+            kw.pop("pairwise_key"),
+            include_netno=kw.pop("include_netno", False),
+        )
+    indices = kw.pop("status_indices", list(range(7, 7 + count)))
     args: dict[str, Any] = {
-        "issuer": ISSUER,
-        "issuer_key": ISSUER_KEY,
-        "kid": "k1",
+        "profile": IssuerProfile(ISSUER, KEYS, netcert_policy=policy),
         "holder_jwks": [public_jwk(k) for k in HOLDERS[:count]],
-        "count": count,
-        "kind": "anonymous",
-        "sector": None,
-        "netno": None,
-        "pairwise_key": None,
-        "status_uri": STATUS_URI,
-        "status_indices": list(range(7, 7 + count)),
+        "status": [(STATUS_URI, i) for i in indices],
         "now": now,
-        "policy": NetcertPolicy(),
         "rng": DetRng("netcert"),
+        "scope": scope,
     }
     args.update(kw)
     out = []
@@ -94,7 +107,7 @@ def test_anonymous_claim_layout() -> None:
 
 
 def test_rp_scoped_carries_pairwise_subject_and_optional_netno() -> None:
-    common = {"kind": "rp", "sector": "shop.example", "netno": NETNO, "pairwise_key": b"k" * 32}
+    common = {"sector": "shop.example", "netno": NETNO, "pairwise_key": b"k" * 32}
     _, payload, discl = mint(**common)[0]
     assert payload["sector"] == "shop.example" and len(payload["sub"]) == 43
     assert "netno" not in discl
@@ -166,11 +179,12 @@ def test_batch_members_are_distinct() -> None:
         {"holder_jwks": [public_jwk(HOLDERS[0])] * 2},  # shared device key would link presentations
         {"status_indices": [3, 3]},
         {"status_indices": [1]},
+        {"status_indices": [-1, 2]},
         {"count": 0, "holder_jwks": [], "status_indices": []},
-        {"sector": "shop.example"},  # anonymous with a sector
-        {"include_netno": True},  # anonymous with netno
-        {"kind": "rp"},  # rp without sector/netno/key
-        {"kind": "rp", "sector": "s", "netno": "ABCDEFGHJK", "pairwise_key": b"k" * 32},  # bad check char
+        {"now": NOW + 0.5},  # a float clock would sign float times
+        {"sector": "", "netno": NETNO, "pairwise_key": b"k" * 32},  # rp without a sector
+        {"sector": "s", "netno": NETNO, "pairwise_key": b"short"},  # a guessable pairwise key
+        {"sector": "s", "netno": "ABCDEFGHJK", "pairwise_key": b"k" * 32},  # bad check char
         {"holder_jwks": [public_jwk(HOLDERS[0]) | {"d": "x"}, public_jwk(HOLDERS[1])]},
     ],
 )

@@ -1,4 +1,4 @@
-"""In person (DESIGN §5): counter QR → wallet → dynamic QR → counter verifier, and what must fail.
+"""In person (specs/protocol.md §9): counter QR → wallet → dynamic QR → counter verifier, and what must fail.
 
 Each negative flips exactly one thing against the round trip: the counter's clock, a second scan, another
 counter QR, the counter QR's signature or scope, one byte of the dynamic QR.
@@ -13,24 +13,30 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netid.credentials.jose import b64url_decode, b64url_encode, decode_jws_unverified, public_jwk, sign_jws
+from netid.credentials.jose import b64url_decode, b64url_encode, decode_jws_unverified, sign_jws
 from netid.errors import VERIFICATION_CODES, UsageError, VerificationError, WalletRefusal
-from netid.testing.leaks import find_values, personal_value_forms
-from netid.verifier import CachedStatusLists, InMemoryReplayCache, Query, issue_rp_certificate, open_request
-from netid.verifier.in_person import (
+from netid.oid4vp.in_person import (
     COUNTER_QR_PREFIX,
     PRESENTATION_QR_PREFIX,
     QR_MAX_BYTES,
     CounterRequest,
-    CounterVerifier,
-    build_counter_request,
     counter_nonce,
     open_counter_request,
     presentation_from_qr,
 )
+from netid.oid4vp.request import open_request
+from netid.policy import Policy
+from netid.testing.leaks import find_values, personal_value_forms
+from netid.verifier import (
+    CachedStatusLists,
+    CounterVerifier,
+    InMemoryReplayCache,
+    Query,
+    build_counter_request,
+)
 from netid.wallet.in_person import answer_counter
 from tests.strategies import mutated
-from tests.verifier.kit import ISSUER, PERSON, RESPONSE_URI, World, fixed_key, make_world
+from tests.verifier.kit import PERSON, World, fixed_key, make_world, register_rp
 
 AGE_GATE = Query(purpose="age check", age_over=18)
 HOTEL = Query(purpose="sign in", age_over=18, name_equals=PERSON.full_name)
@@ -67,7 +73,9 @@ def answer(w: World, qr: str | CounterRequest, *, now: int | None = None, amr: s
     )
 
 
-def desk(w: World, **kw: Any) -> CounterVerifier:
+def desk(w: World, window: int | None = None, **kw: Any) -> CounterVerifier:
+    if window is not None:
+        kw["policy"] = Policy(in_person_window=window)
     return CounterVerifier(w.trust, status=None, clock=w.clock, **kw)
 
 
@@ -161,7 +169,7 @@ def test_counter_request_build_misuse(w: World) -> None:
     with pytest.raises(UsageError):
         counter(w, rp_key=fixed_key("ES256", "someone else"))
     with pytest.raises(UsageError):
-        CounterVerifier(w.trust, status=None, clock=w.clock, window=0)
+        CounterVerifier(w.trust, status=None, clock=w.clock, policy=Policy(in_person_window=0))
 
 
 # --- the window --------------------------------------------------------------------------------------
@@ -179,7 +187,7 @@ def test_window_edges_accepted(w: World) -> None:
 def test_presentation_too_old(w: World) -> None:
     req = counter(w)
     qr = answer(w, req)
-    w.clock_now[0] += 31
+    w.clock.now += 31
     rejected(desk(w), qr, req, "window")
 
 
@@ -204,7 +212,7 @@ def test_replay_within_window(w: World) -> None:
     qr = answer(w, req)
     verifier = desk(w)
     verifier.verify(qr, req)
-    w.clock_now[0] += 29
+    w.clock.now += 29
     rejected(verifier, qr, req, "nonce_reused")
     rejected(verifier, qr.removeprefix(PRESENTATION_QR_PREFIX), req, "nonce_reused")
 
@@ -217,9 +225,9 @@ def test_replay_at_the_last_window_second_and_after(w: World) -> None:
     cache = InMemoryReplayCache(w.clock)
     verifier = desk(w, replay_cache=cache)
     verifier.verify(qr, req)
-    w.clock_now[0] = kb_iat + 30  # the last second the window accepts: a replay is still caught
+    w.clock.now = kb_iat + 30  # the last second the window accepts: a replay is still caught
     rejected(verifier, qr, req, "nonce_reused")
-    w.clock_now[0] = kb_iat + 31  # the window refuses from here on, and only now may the cache forget
+    w.clock.now = kb_iat + 31  # the window refuses from here on, and only now may the cache forget
     rejected(verifier, qr, req, "window")
     assert cache.consume("probe", w.clock()) and len(cache) == 1  # the presentation's entry is gone
 
@@ -227,7 +235,7 @@ def test_replay_at_the_last_window_second_and_after(w: World) -> None:
 def test_first_use_at_the_last_window_second(w: World) -> None:
     req = counter(w)
     qr = answer(w, req)
-    w.clock_now[0] += 30
+    w.clock.now += 30
     verifier = desk(w)
     assert verifier.verify(qr, req).predicates["age_over_18"]
     rejected(verifier, qr, req, "nonce_reused")
@@ -255,7 +263,7 @@ def test_replay_cache_forgets_after_window(w: World) -> None:
     first = answer(w, req)
     verifier.verify(first, req)
     assert len(cache) == 1
-    w.clock_now[0] += 31
+    w.clock.now += 31
     rejected(verifier, first, req, "window")  # outside the window: the cache entry is no longer needed
     verifier.verify(answer(w, req), req)  # the same counter QR serves the next holder
     assert len(cache) == 1  # the first entry expired
@@ -280,11 +288,7 @@ def test_presentation_for_another_counter_qr(w: World) -> None:
 
 def test_presentation_for_another_rp(w: World) -> None:
     other_key = fixed_key("ES256", "rp-cinema")
-    other_cert = issue_rp_certificate(
-        issuer=ISSUER, issuer_key=w.issuer_key, kid=w.kid, rp_id="cinema.example", name="Cinema",
-        sector="cinema.example", allowed_predicates=["age_over"], purposes=["age check"],
-        response_uris=[RESPONSE_URI], request_jwk=public_jwk(other_key), now=w.clock() - 10,
-    )  # fmt: skip
+    other_cert = register_rp(w, "cinema.example", other_key)
     theirs = build_counter_request(
         AGE_GATE, rp_key=other_key, rp_certificate=other_cert, counter_id="gate-3", now=w.clock(), rng=w.rng
     )
@@ -294,7 +298,7 @@ def test_presentation_for_another_rp(w: World) -> None:
 def test_online_verifier_and_wallet_keep_the_modes_apart(w: World) -> None:
     req = counter(w)
     with pytest.raises(VerificationError) as exc:
-        open_request(req.request_object, issuer_jwks=w.jwks, now=w.clock())
+        open_request(req.request_object, trust=w.trust, now=w.clock())
     assert exc.value.code == "request"
     online = w.request(AGE_GATE)
     refused(w, online.request_object, "request")
@@ -304,7 +308,7 @@ def test_online_verifier_and_wallet_keep_the_modes_apart(w: World) -> None:
 def test_counter_request_expired_at_the_counter(w: World) -> None:
     req = counter(w, ttl=600)
     qr = answer(w, req)
-    w.clock_now[0] += 600 + 61
+    w.clock.now += 600 + 61
     rejected(desk(w), qr, req, "request")
 
 
@@ -469,7 +473,7 @@ def test_mutated_dynamic_qr_only_verification_errors(text: str) -> None:
 @given(st.one_of(st.text(max_size=400), mutated(_PW_REQ.to_qr_text())))
 def test_mutated_counter_qr_only_verification_errors(text: str) -> None:
     try:
-        opened = open_counter_request(text, issuer_jwks=_PW.jwks, now=_PW.clock())
+        opened = open_counter_request(text, trust=_PW.trust, now=_PW.clock())
     except VerificationError as exc:
         assert exc.code in VERIFICATION_CODES
         return

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from netid.credentials.jose import load_public_jwk
 from netid.credentials.status_list import StatusList, parse_status_list_token
 from netid.errors import VERIFICATION_CODES, ParseError, VerificationError
-from netid.verifier import Query, open_request, parse_rp_certificate
-from netid.verifier.dcql import build_dcql, parse_dcql
+from netid.oid4vp import open_request, parse_rp_certificate
+from netid.oid4vp.dcql import build_dcql, parse_dcql
+from netid.verifier import Query
 from tests.strategies import mutated
 from tests.verifier.kit import STATUS_URI, World, make_world
 
@@ -35,7 +36,7 @@ json_values = st.recursive(
 
 def _open(text: str) -> None:
     try:
-        opened = open_request(text, issuer_jwks=WORLD.jwks, now=WORLD.clock())
+        opened = open_request(text, trust=WORLD.trust, now=WORLD.clock())
     except VerificationError as exc:
         assert exc.code in VERIFICATION_CODES
         return
@@ -44,7 +45,7 @@ def _open(text: str) -> None:
 
 
 def test_valid_request_opens() -> None:
-    assert open_request(URI, issuer_jwks=WORLD.jwks, now=WORLD.clock()).nonce == REQUEST.nonce
+    assert open_request(URI, trust=WORLD.trust, now=WORLD.clock()).nonce == REQUEST.nonce
 
 
 @given(st.text(max_size=300))
@@ -65,7 +66,7 @@ def test_open_request_mutated_request_object(text: str) -> None:
 @given(mutated(WORLD.rp_cert))
 def test_rp_certificate_mutations(token: str) -> None:
     try:
-        cert = parse_rp_certificate(token, WORLD.jwks, WORLD.clock())
+        cert = parse_rp_certificate(token, WORLD.trust, WORLD.clock())
     except VerificationError as exc:
         assert exc.code in {"rp_certificate", "algorithm"}  # the two documented codes
         return
@@ -100,7 +101,8 @@ def test_status_list_decode_random(lst: str, bits: int) -> None:
 
 @given(mutated(STATUS_TOKEN))
 def test_status_list_token_mutations(token: str) -> None:
-    key = WORLD.trust.key_for({"kid": WORLD.kid, "alg": "EdDSA"})
+    header = {"kid": WORLD.profile.keys.status_list.kid, "alg": "EdDSA"}
+    key = WORLD.trust.key_for(header, purpose="status_list")
     try:
         parse_status_list_token(token, key, now=WORLD.clock(), expected_sub=STATUS_URI)
     except VerificationError as exc:

@@ -1,4 +1,4 @@
-"""DESIGN §7 as tests: what an RP receives, and what two RPs could link."""
+"""The privacy invariants (specs/protocol.md §8) as tests: what an RP receives, what two RPs could link."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from netid.credentials.jose import decode_jws_unverified, public_jwk
+from netid.credentials.jose import decode_jws_unverified
 from netid.credentials.sdjwt.codec import Disclosure, split_sd_jwt
 from netid.errors import VerificationError
 from netid.testing.leaks import expand
-from netid.verifier import PresentationRequest, Query, build_request, issue_rp_certificate
-from tests.verifier.kit import ISSUER, PERSON, World, fixed_key, make_world, personal_number
+from netid.verifier import PresentationRequest, Query, build_request
+from tests.verifier.kit import ISSUER, PERSON, World, fixed_key, make_world, personal_number, register_rp
 
 DOB = PERSON.date_of_birth
 FORBIDDEN_ALWAYS = [
@@ -111,11 +111,7 @@ def test_errors_never_echo_values() -> None:
 
 def _second_rp(w: World, rp_id: str) -> tuple[Any, str]:
     key = fixed_key("ES256", f"rp-{rp_id}")
-    cert = issue_rp_certificate(
-        issuer=ISSUER, issuer_key=w.issuer_key, kid=w.kid, rp_id=rp_id, name=rp_id, sector=rp_id,
-        allowed_predicates=("age_over", "subject"), purposes=("age check",),
-        response_uris=(f"https://{rp_id}/cb",), request_jwk=public_jwk(key), now=w.clock() - 10,
-    )  # fmt: skip
+    cert = register_rp(w, rp_id, key, scopes=("age_over", "subject"), response_uris=(f"https://{rp_id}/cb",))
     return key, cert
 
 
@@ -167,7 +163,7 @@ def test_two_rps_cannot_link_one_batch(kind: str) -> None:
         vp = w.present(req)
         answers = w.verifier.verify(vp, req)
         seen.append((_observables(vp["netcert"][0]), answers))
-        w.clock_now[0] += 7  # the two RPs are visited at different times (they know when anyway)
+        w.clock.now += 7  # the two RPs are visited at different times (they know when anyway)
     (leaves_a, segs_a), ans_a = seen[0]
     (leaves_b, segs_b), ans_b = seen[1]
     assert not segs_a & segs_b  # no shared signature, payload, disclosure or KB segment

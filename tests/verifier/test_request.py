@@ -10,9 +10,11 @@ import pytest
 
 from netid.credentials.jose import decode_jws_unverified, public_jwk
 from netid.errors import ParseError, UsageError, VerificationError
-from netid.verifier import PresentationRequest, Query, open_request, parse_rp_certificate
-from netid.verifier.dcql import build_dcql, parse_dcql
-from netid.verifier.request import CLIENT_ID_PREFIX, REQUEST_TYP
+from netid.oid4vp import PresentationRequest, open_request, parse_rp_certificate
+from netid.oid4vp.certificate import CLIENT_ID_PREFIX
+from netid.oid4vp.dcql import build_dcql, parse_dcql
+from netid.oid4vp.request import REQUEST_TYP
+from netid.verifier import Query
 from tests.verifier.kit import ISSUER, NOW, PERSON, RESPONSE_URI, fixed_key, make_world
 
 FULL = Query(
@@ -30,20 +32,20 @@ FULL = Query(
 
 def test_rp_certificate_roundtrip_and_failures() -> None:
     w = make_world()
-    cert = parse_rp_certificate(w.rp_cert, w.jwks, NOW)
+    cert = parse_rp_certificate(w.rp_cert, w.trust, NOW)
     assert cert.rp_id == "shop.example" and cert.client_id == CLIENT_ID_PREFIX + "shop.example"
     assert cert.issuer == ISSUER and cert.response_uris == (RESPONSE_URI,)
     assert cert.request_jwk == public_jwk(w.rp_key)
     other = make_world("ES256")
-    for token, jwks, now in [
-        (w.rp_cert, other.jwks, NOW),  # wrong issuer key
-        (w.rp_cert, w.jwks, NOW + 400 * 86_400),  # expired
-        (w.rp_cert, w.jwks, NOW - 10_000),  # not yet valid
-        (w.rp_cert[:-3] + "AAA", w.jwks, NOW),  # bad signature
-        ("not a jwt", w.jwks, NOW),
+    for token, trust, now in [
+        (w.rp_cert, other.trust, NOW),  # wrong issuer key
+        (w.rp_cert, w.trust, NOW + 400 * 86_400),  # expired
+        (w.rp_cert, w.trust, NOW - 10_000),  # not yet valid
+        (w.rp_cert[:-3] + "AAA", w.trust, NOW),  # bad signature
+        ("not a jwt", w.trust, NOW),
     ]:
         with pytest.raises(VerificationError) as exc:
-            parse_rp_certificate(token, jwks, now)
+            parse_rp_certificate(token, trust, now)
         assert exc.value.code == "rp_certificate"
 
 
@@ -79,7 +81,7 @@ def test_uri_forms_open_in_the_wallet() -> None:
     req = w.request(FULL)
     by_value = req.to_uri()
     assert by_value.startswith("openid4vp://?client_id=verifier_attestation%3Ashop.example&request=")
-    opened = open_request(by_value, issuer_jwks=w.jwks, now=NOW)
+    opened = open_request(by_value, trust=w.trust, now=NOW)
     assert opened.predicates == req.predicates and opened.nonce == req.nonce
     assert opened.certificate.name == "Example Shop"
     by_ref = req.to_uri("https://shop.example/req/1")
@@ -91,9 +93,9 @@ def test_uri_forms_open_in_the_wallet() -> None:
         fetched.append(uri)
         return req.request_object
 
-    assert open_request(by_ref, issuer_jwks=w.jwks, now=NOW, fetch=fetch).state == req.state
+    assert open_request(by_ref, trust=w.trust, now=NOW, fetch=fetch).state == req.state
     assert fetched == ["https://shop.example/req/1"]
-    assert open_request(req.request_object, issuer_jwks=w.jwks, now=NOW).client_id == req.client_id
+    assert open_request(req.request_object, trust=w.trust, now=NOW).client_id == req.client_id
 
 
 def test_request_survives_session_storage() -> None:
@@ -205,13 +207,13 @@ def test_request_dataclass_is_what_verifier_uses() -> None:
 
 def test_nonce_and_state_shape_at_the_boundary() -> None:
     """protocol.md §5: nonce and state are >= 128 random bits, base64url (>= 22 characters)."""
+    from netid.oid4vp.request import is_random_token
     from netid.verifier import build_request
-    from netid.verifier.request import is_random_token
 
     w = make_world()
     req = build_request(Query(purpose="age check", age_over=18), rp_key=w.rp_key, rp_certificate=w.rp_cert,
                         response_uri=RESPONSE_URI, now=NOW, nonce="N" * 22, state="S-_" * 8)  # fmt: skip
-    assert open_request(req.to_uri(), issuer_jwks=w.jwks, now=NOW).nonce == "N" * 22
+    assert open_request(req.to_uri(), trust=w.trust, now=NOW).nonce == "N" * 22
     assert not is_random_token("N" * 21) and not is_random_token("N" * 257) and not is_random_token(None)
 
 
@@ -223,7 +225,7 @@ def test_wallet_refuses_a_request_with_a_weak_nonce_or_state(claim: str) -> None
     req = w.request(Query(purpose="age check", age_over=18))
     token = resign(w, req, lambda c: c.update({claim: "0123456789abcdef"}))  # 16 characters, 96 bits
     with pytest.raises(VerificationError) as exc:
-        open_request(token, issuer_jwks=w.jwks, now=NOW)
+        open_request(token, trust=w.trust, now=NOW)
     assert exc.value.code == "request"
 
 
@@ -243,4 +245,4 @@ def test_typ_is_a_case_insensitive_media_type_everywhere() -> None:
     upper = sign_jws(
         claims, w.rp_key, typ="application/OAuth-Authz-Req+JWT", extra_headers={"jwt": header["jwt"]}
     )
-    assert open_request(upper, issuer_jwks=w.jwks, now=NOW).nonce == req.nonce
+    assert open_request(upper, trust=w.trust, now=NOW).nonce == req.nonce

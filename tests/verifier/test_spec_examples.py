@@ -15,21 +15,30 @@ from pathlib import Path
 from typing import Any
 
 from netid.credentials.jose import decode_jws_unverified, public_jwk
-from netid.credentials.netcert import NetcertPolicy, mint_netcert_batch
 from netid.credentials.netno import format_netno, generate_netno, pairwise_subject
 from netid.credentials.sdjwt.codec import Disclosure, split_sd_jwt
-from netid.credentials.status_list import StatusList, status_list_token
+from netid.credentials.status_list import StatusList
+from netid.issuance import (
+    IssuerKey,
+    IssuerKeys,
+    IssuerProfile,
+    RpRegistration,
+    RpScope,
+    issue_rp_certificate,
+    mint_netcert_batch,
+    status_list_token,
+)
 from netid.verifier import (
     CachedStatusLists,
+    CounterVerifier,
     InMemoryReplayCache,
     IssuerTrust,
     Query,
     Verifier,
+    build_counter_request,
     build_request,
-    issue_rp_certificate,
 )
-from netid.verifier.in_person import CounterVerifier, build_counter_request
-from netid.wallet import SoftwareKeyStore, Wallet
+from netid.wallet import OFFLINE, SoftwareKeyStore, Wallet
 from netid.wallet.in_person import answer_counter
 from tests.verifier.kit import ISSUER, NOW, PERSON, RESPONSE_URI, STATUS_URI, DetRng, fixed_key
 
@@ -57,9 +66,20 @@ def generate_examples() -> dict[str, Any]:
     """Every example of the spec, as JSON-ready objects (deterministic)."""
     rng = DetRng("spec-examples")
     clock = [NOW]
-    issuer_key = fixed_key("EdDSA", "spec-issuer")
-    kid = "TEST-issuer-2026-1"
-    jwks = {"keys": [public_jwk(issuer_key) | {"kid": kid, "use": "sig", "alg": "EdDSA"}]}
+    profile = IssuerProfile(
+        ISSUER,
+        IssuerKeys(
+            netcert=IssuerKey("TEST-netcert-2026-1", "netcert", fixed_key("EdDSA", "spec-issuer")),
+            rp_certificate=IssuerKey(
+                "TEST-rp-2026-1", "rp_certificate", fixed_key("EdDSA", "spec-issuer-rp")
+            ),
+            status_list=IssuerKey(
+                "TEST-status-2026-1", "status_list", fixed_key("EdDSA", "spec-issuer-status")
+            ),
+        ),
+    )
+    jwks = profile.keys.jwks()
+    trust = IssuerTrust(jwks, issuer=ISSUER)
     rp_key = fixed_key("EdDSA", "spec-rp")
     holder_keys = [fixed_key("EdDSA", f"spec-holder-{i}") for i in range(2)]
 
@@ -79,23 +99,22 @@ def generate_examples() -> dict[str, Any]:
     keystore = SoftwareKeyStore()
     for k in holder_keys:
         keystore.import_key(k)
-    wallet = Wallet(keystore, jwks)
+    wallet = Wallet(keystore, trust, rp_status=OFFLINE)
     creds = mint_netcert_batch(
-        PERSON, issuer=ISSUER, issuer_key=issuer_key, kid=kid,
-        holder_jwks=[public_jwk(k) for k in holder_keys], count=2, kind="rp", sector=sector, netno=netno,
-        pairwise_key=PAIRWISE_KEY, status_uri=STATUS_URI, status_indices=[41, 977], now=NOW - 3600,
-        policy=NetcertPolicy(), rng=rng,
+        PERSON, profile=profile, holder_jwks=[public_jwk(k) for k in holder_keys],
+        status=[(STATUS_URI, 41), (STATUS_URI, 977)], now=NOW - 3600, rng=rng,
+        scope=RpScope(sector, netno, PAIRWISE_KEY),
     )  # fmt: skip
     wallet.add_credentials(creds)
     ex["netcert"] = {"serialized": creds[0], "issuer_jwt": _jws(creds[0].split("~")[0]),
                      "disclosures": _disclosures(creds[0])}  # fmt: skip
 
-    rp_cert = issue_rp_certificate(
-        issuer=ISSUER, issuer_key=issuer_key, kid=kid, rp_id="shop.example", name="示例商城 Example Shop",
-        sector=sector, allowed_predicates=["age_over", "name_equals", "region_in", "subject"],
+    registration = RpRegistration(
+        rp_id="shop.example", name="示例商城 Example Shop", sector=sector,
+        allowed_predicates=["age_over", "name_equals", "region_in", "subject"],
         purposes=["age check", "sign in"], response_uris=[RESPONSE_URI], request_jwk=public_jwk(rp_key),
-        now=NOW - 86_400,
     )  # fmt: skip
+    rp_cert = issue_rp_certificate(profile, registration, now=NOW - 86_400)
     ex["rp_certificate"] = {"jwt": rp_cert, "decoded": _jws(rp_cert)}
 
     query = Query(purpose="sign in", age_over=18, name_equals=PERSON.full_name, region_in=["44"],
@@ -122,11 +141,10 @@ def generate_examples() -> dict[str, Any]:
 
     status = StatusList(2, [0] * 1024)
     status.set(977, 1)
-    status_token = status_list_token(status, issuer_key, sub=STATUS_URI, iat=NOW - 600, ttl=300, kid=kid)
+    status_token = status_list_token(status, profile.keys.status_list, sub=STATUS_URI, iat=NOW - 600, ttl=300)
     ex["status_list"] = {"token": status_token, "decoded": _jws(status_token)}
 
     clock[0] = NOW + 6
-    trust = IssuerTrust(jwks, clock=lambda: clock[0])
     verifier = Verifier(
         trust,
         status=CachedStatusLists(lambda uri: status_token, trust, clock=lambda: clock[0]),
@@ -144,26 +162,22 @@ def generate_examples() -> dict[str, Any]:
             "level": answers.assurance.level,
         },
     }
-    ex["in_person"] = _in_person_example(
-        jwks, issuer_key, kid, rp_key=rp_key, rp_cert=rp_cert, keystore=keystore
-    )
+    ex["in_person"] = _in_person_example(profile, trust, rp_key=rp_key, rp_cert=rp_cert, keystore=keystore)
     return ex
 
 
 def _in_person_example(
-    jwks: dict[str, Any], issuer_key: Any, kid: str, *, rp_key: Any, rp_cert: str, keystore: SoftwareKeyStore
+    profile: IssuerProfile, trust: IssuerTrust, *, rp_key: Any, rp_cert: str, keystore: SoftwareKeyStore
 ) -> dict[str, Any]:
     """The hotel desk of §9: an anonymous netcert, a counter QR asking age and the booked name."""
     rng = DetRng("spec-examples-in-person")  # its own seed: the examples above do not move
     holder = fixed_key("EdDSA", "spec-holder-counter")
     keystore.import_key(holder)
-    wallet = Wallet(keystore, jwks)
+    wallet = Wallet(keystore, trust, rp_status=OFFLINE)
     wallet.add_credentials(
         mint_netcert_batch(
-            PERSON, issuer=ISSUER, issuer_key=issuer_key, kid=kid, holder_jwks=[public_jwk(holder)],
-            count=1, kind="anonymous", sector=None, netno=None, pairwise_key=None, status_uri=STATUS_URI,
-            status_indices=[42], now=NOW - 3600,
-            policy=NetcertPolicy(), rng=rng,
+            PERSON, profile=profile, holder_jwks=[public_jwk(holder)], status=[(STATUS_URI, 42)],
+            now=NOW - 3600, rng=rng,
         )
     )  # fmt: skip
     query = Query(purpose="sign in", age_over=18, name_equals=PERSON.full_name)
@@ -171,7 +185,7 @@ def _in_person_example(
                                   now=NOW, rng=rng)  # fmt: skip
     dynamic_qr = answer_counter(shown.to_qr_text(), wallet, now=NOW + 40, consent=lambda p: True, amr="face")
     clock = [NOW + 45]  # the counter's clock is 5 s ahead of the phone's: inside the 30 s window
-    counter = CounterVerifier(IssuerTrust(jwks, clock=lambda: clock[0]), status=None, clock=lambda: clock[0])
+    counter = CounterVerifier(trust, status=None, clock=lambda: clock[0])
     answers = counter.verify(dynamic_qr, shown)
     decoded = _jws(shown.request_object)
     decoded["header"]["jwt"] = "<the RP certificate of §4>"

@@ -7,14 +7,21 @@ from typing import Any
 import pytest
 
 from netid.credentials.jose import public_jwk
-from netid.credentials.status_list import StatusList, status_list_token
-from netid.errors import ParseError, VerificationError
+from netid.credentials.status_list import StatusList
+from netid.credentials.trust import parse_jwks
+from netid.errors import ParseError, UsageError, VerificationError
+from netid.issuance import IssuerKey, status_list_token
+from netid.policy import Policy
 from netid.verifier import CachedStatusLists, InMemoryReplayCache, IssuerTrust
-from netid.verifier.trust import parse_jwks
-from tests.verifier.kit import STATUS_URI, fixed_key
+from tests.verifier.kit import ISSUER, STATUS_URI, fixed_key
 
 KEY = fixed_key("EdDSA", "trust")
-JWK = public_jwk(KEY) | {"kid": "k1"}
+STATUS_KEY = IssuerKey("k1", "status_list", KEY)
+JWK = public_jwk(KEY) | {"kid": "k1", "netid_purpose": "status_list"}
+
+
+def _trust(*jwks: dict[str, Any]) -> IssuerTrust:
+    return IssuerTrust({"keys": list(jwks) or [JWK]}, issuer=ISSUER)
 
 
 def test_parse_jwks_refuses_publishing_mistakes() -> None:
@@ -36,7 +43,7 @@ def test_parse_jwks_refuses_publishing_mistakes() -> None:
 
 
 def test_trust_pins_issuer_and_alg() -> None:
-    trust = IssuerTrust({"keys": [JWK | {"alg": "EdDSA"}]}, clock=lambda: 0, issuer="https://a")
+    trust = IssuerTrust({"keys": [JWK | {"alg": "EdDSA", "netid_purpose": "netcert"}]}, issuer="https://a")
     assert trust.key_for({"kid": "k1", "alg": "EdDSA"}, {"iss": "https://a"}).alg == "EdDSA"
     for header, payload, code in [
         ({"kid": "k1", "alg": "EdDSA"}, {"iss": "https://b"}, "issuer_key"),
@@ -61,7 +68,7 @@ def test_trust_ttl_and_failing_fetch_keeps_old_set() -> None:
             raise r
         return r
 
-    trust = IssuerTrust(fetch=fetch, clock=lambda: now[0], ttl=100, refetch_interval=10)
+    trust = IssuerTrust(issuer=ISSUER, fetch=fetch, clock=lambda: now[0], ttl=100, refetch_interval=10)
     assert trust.lookup("k1") is not None
     now[0] = 150
     responses.append(OSError("down"))
@@ -94,9 +101,9 @@ def test_status_cache_ttl_stale_and_prefix() -> None:
         calls.append(uri)
         if fail[0]:
             raise OSError("down")
-        return status_list_token(lst, KEY, sub=uri, iat=now[0], exp=now[0] + 1000, ttl=50, kid="k1")
+        return status_list_token(lst, STATUS_KEY, sub=uri, iat=now[0], exp=now[0] + 1000, ttl=50)
 
-    trust = IssuerTrust({"keys": [JWK]}, clock=lambda: now[0])
+    trust = _trust()
     src = CachedStatusLists(fetch, trust, clock=lambda: now[0], ttl=300, max_stale=100)
     assert src.status(STATUS_URI, 0) == 0 and src.status(STATUS_URI, 3) == 1 and len(calls) == 1
     now[0] += 60  # past the token's ttl claim (50 s): refetched
@@ -139,12 +146,12 @@ def test_online_replay_refused_at_every_boundary_second() -> None:
     w = make_world()
     w.mint(1)
     req = w.request(Query(purpose="age check", age_over=18))
-    w.clock_now[0] = req.exp - 30
+    w.clock.now = req.exp - 30
     vp = w.present(req)
     w.verifier.verify(vp, req)
     deadline = req.exp + 300  # max_presentation_age
     for t, code in [(deadline - 1, "nonce_reused"), (deadline, "request"), (deadline + 1, "request")]:
-        w.clock_now[0] = t
+        w.clock.now = t
         with pytest.raises(VerificationError) as exc:
             w.verifier.verify(vp, req)
         assert exc.value.code == code, t
@@ -157,23 +164,23 @@ def test_online_first_use_accepted_until_the_second_before_the_deadline() -> Non
     w = make_world()
     w.mint(2)
     reqs = [w.request(Query(purpose="age check", age_over=18)) for _ in range(2)]
-    w.clock_now[0] = reqs[0].exp  # answered at the request's own exp (within leeway)
+    w.clock.now = reqs[0].exp  # answered at the request's own exp (within leeway)
     vps = [w.present(r) for r in reqs]
-    w.clock_now[0] = reqs[0].exp + 299
+    w.clock.now = reqs[0].exp + 299
     assert w.verifier.verify(vps[0], reqs[0]).predicates["age_over_18"] is True
-    w.clock_now[0] = reqs[1].exp + 300
+    w.clock.now = reqs[1].exp + 300
     with pytest.raises(VerificationError) as exc:
         w.verifier.verify(vps[1], reqs[1])
     assert exc.value.code == "request"
 
 
 def _status_source(tokens: list[str], now: list[int], **kw: Any) -> tuple[CachedStatusLists, IssuerTrust]:
-    trust = IssuerTrust({"keys": [JWK]}, clock=lambda: now[0])
+    trust = _trust()
     return CachedStatusLists(lambda uri: tokens[0], trust, clock=lambda: now[0], **kw), trust
 
 
 def _token(lst: StatusList, *, iat: int, exp: float | None = None, ttl: int | None = None) -> str:
-    return status_list_token(lst, KEY, sub=STATUS_URI, iat=iat, exp=exp, ttl=ttl, kid="k1")  # type: ignore[arg-type]
+    return status_list_token(lst, STATUS_KEY, sub=STATUS_URI, iat=iat, exp=exp, ttl=ttl)  # type: ignore[arg-type]
 
 
 def _unavailable(src: CachedStatusLists, idx: int = 0) -> None:
@@ -224,7 +231,7 @@ def test_status_float_exp_bounds_cache_and_stale_serving() -> None:
     fail = [False]
     calls = [0]
     token = _token(lst, iat=now[0], exp=now[0] + 100.5)
-    trust = IssuerTrust({"keys": [JWK]}, clock=lambda: now[0])
+    trust = _trust()
 
     def fetch(uri: str) -> str:
         calls[0] += 1
@@ -232,7 +239,8 @@ def test_status_float_exp_bounds_cache_and_stale_serving() -> None:
             raise OSError("down")
         return token
 
-    src = CachedStatusLists(fetch, trust, clock=lambda: now[0], ttl=1000, max_stale=10_000, leeway=0)
+    no_skew = Policy(leeway=0)
+    src = CachedStatusLists(fetch, trust, clock=lambda: now[0], ttl=1000, max_stale=10_000, policy=no_skew)
     assert src.status(STATUS_URI, 0) == 0 and calls[0] == 1
     now[0] += 100  # before exp (100.5): cached, no fetch
     assert src.status(STATUS_URI, 0) == 0 and calls[0] == 1
@@ -246,7 +254,7 @@ def test_status_stale_serving_backs_off() -> None:
     lst = StatusList(1, 8)
     calls = [0]
     fail = [False]
-    trust = IssuerTrust({"keys": [JWK]}, clock=lambda: now[0])
+    trust = _trust()
 
     def fetch(uri: str) -> str:
         calls[0] += 1
@@ -265,3 +273,74 @@ def test_status_stale_serving_backs_off() -> None:
     assert src.status(STATUS_URI, 0) == 0 and calls[0] == 3
     now[0] += 300  # beyond max_stale
     _unavailable(src)
+
+
+# --- key purposes, the issuer pin and outages (specs/protocol.md §4, §7 step 3) ----------------------
+
+
+def test_each_key_signs_only_its_purpose() -> None:
+    keys = {p: public_jwk(fixed_key("EdDSA", p)) | {"kid": p, "netid_purpose": p} for p in
+            ("netcert", "rp_certificate", "status_list")}  # fmt: skip
+    trust = _trust(*keys.values(), JWK | {"kid": "untagged", "netid_purpose": None})
+    for kid in keys:
+        for purpose in keys:
+            if kid == purpose:
+                assert trust.key_for({"kid": kid, "alg": "EdDSA"}, purpose=purpose)  # type: ignore[arg-type]
+                continue
+            with pytest.raises(VerificationError) as exc:
+                trust.key_for({"kid": kid, "alg": "EdDSA"}, purpose=purpose)  # type: ignore[arg-type]
+            assert exc.value.code == "issuer_key"
+    with pytest.raises(VerificationError) as exc:  # a key published without a purpose signs nothing
+        trust.key_for({"kid": "untagged", "alg": "EdDSA"}, purpose="netcert")
+    assert exc.value.code == "issuer_key"
+    with pytest.raises(ParseError):
+        parse_jwks({"keys": [JWK | {"netid_purpose": "everything"}]})
+
+
+def test_status_list_signed_with_the_netcert_key_is_unavailable() -> None:
+    now = [2_000_000]
+    netcert_key = IssuerKey("k1", "status_list", KEY)  # the right key bytes, published as a netcert key
+    token = status_list_token(StatusList(1, 8), netcert_key, sub=STATUS_URI, iat=now[0])
+    trust = _trust(JWK | {"netid_purpose": "netcert"})
+    src = CachedStatusLists(lambda uri: token, trust, clock=lambda: now[0])
+    _unavailable(src)
+
+
+def test_issuer_identifier_is_required() -> None:
+    with pytest.raises(UsageError):
+        IssuerTrust({"keys": [JWK]}, issuer="")
+    with pytest.raises(TypeError):
+        IssuerTrust({"keys": [JWK]})  # type: ignore[call-arg]
+
+
+def test_jwks_outage_has_its_own_code() -> None:
+    now = [0]
+
+    def down() -> Any:
+        raise OSError("issuer unreachable")
+
+    trust = IssuerTrust(issuer=ISSUER, fetch=down, clock=lambda: now[0])
+    with pytest.raises(VerificationError) as exc:
+        trust.key_for({"kid": "k1", "alg": "EdDSA"}, purpose="status_list")
+    assert exc.value.code == "jwks_unavailable"
+    answers = iter([{"keys": [JWK]}])
+    trust = IssuerTrust(issuer=ISSUER, fetch=lambda: next(answers), clock=lambda: now[0])
+    with pytest.raises(VerificationError) as exc:  # fetched fine, the kid is simply unknown
+        trust.key_for({"kid": "k9", "alg": "EdDSA"}, purpose="status_list")
+    assert exc.value.code == "issuer_key"
+
+
+def test_status_lists_are_fetched_only_under_the_issuers_prefix() -> None:
+    fetched: list[str] = []
+
+    def fetch(uri: str) -> str:
+        fetched.append(uri)
+        return _token(StatusList(1, 8), iat=0)
+
+    src = CachedStatusLists(fetch, _trust(), clock=lambda: 0)
+    for uri in ("http://169.254.169.254/latest/meta-data", "https://issuer.netid.test.evil/status/1",
+                "https://evil.example/https://issuer.netid.test/"):  # fmt: skip
+        with pytest.raises(VerificationError) as exc:
+            src.status(uri, 0)
+        assert exc.value.code == "status_unavailable"
+    assert fetched == []

@@ -16,8 +16,9 @@ from netid.credentials.sdjwt.codec import Disclosure
 from netid.credentials.sdjwt.present import present_sd_jwt
 from netid.credentials.status_list import INVALID, SUSPENDED
 from netid.errors import VerificationError, WalletRefusal
+from netid.issuance import IssuerKey
+from netid.oid4vp.dcql import id_number_predicate
 from netid.verifier import IssuerTrust, PresentationRequest, Query, Verifier
-from netid.verifier.dcql import id_number_predicate
 from netid.verifier.replay import InMemoryReplayCache
 from tests.verifier.kit import (
     ISSUER,
@@ -94,9 +95,9 @@ def forged(
     if payload_edit:
         payload_edit(payload, discl)
     if header is None and sign is None:
-        jwt = sign_jws(payload, w.issuer_key, typ=typ, kid=w.kid)
+        jwt = sign_jws(payload, w.netcert_key.key, typ=typ, kid=w.netcert_key.kid)
     else:
-        h = header or {"alg": "EdDSA", "typ": typ, "kid": w.kid}
+        h = header or {"alg": "EdDSA", "typ": typ, "kid": w.netcert_key.kid}
         signing_input = f"{_b64json(h)}.{_b64json(payload)}".encode()
         jwt = signing_input.decode() + "." + b64url_encode(sign(signing_input) if sign else b"")
     return "~".join([jwt, *(x.encoded for x in discl), ""])
@@ -107,9 +108,14 @@ def present_forged(w: World, sdjwt: str, req: PresentationRequest) -> dict[str, 
 
 
 def test_wrong_issuer_key(w: World) -> None:
+    import dataclasses
+
     other = make_world("EdDSA")
-    impostor = fixed_key("EdDSA", "impostor")
-    other.issuer_key = impostor  # same kid, different key: the signature cannot verify
+    impostor = IssuerKey(other.netcert_key.kid, "netcert", fixed_key("EdDSA", "impostor"))
+    # same kid, different key: the signature cannot verify
+    other.profile = dataclasses.replace(
+        other.profile, keys=dataclasses.replace(other.profile.keys, netcert=impostor)
+    )
     cred = mint_raw(other, [HOLDER])[0]
     req = w.request(AGE)
     rejects(w, hand_present(cred, HOLDER, req, claims=("age_over_18",)), req, "issuer_signature")
@@ -123,7 +129,8 @@ def test_unknown_kid(w: World) -> None:
 
 def test_alg_none(w: World) -> None:
     req = w.request(AGE)
-    sdjwt = forged(w, header={"alg": "none", "typ": "dc+sd-jwt", "kid": w.kid}, sign=lambda m: b"")
+    header = {"alg": "none", "typ": "dc+sd-jwt", "kid": w.netcert_key.kid}
+    sdjwt = forged(w, header=header, sign=lambda m: b"")
     rejects(w, present_forged(w, sdjwt, req), req, "algorithm")
 
 
@@ -132,7 +139,7 @@ def test_hs256_with_public_key_as_secret(w: World) -> None:
     secret = json_dumps(w.jwks["keys"][0])
     sdjwt = forged(
         w,
-        header={"alg": "HS256", "typ": "dc+sd-jwt", "kid": w.kid},
+        header={"alg": "HS256", "typ": "dc+sd-jwt", "kid": w.netcert_key.kid},
         sign=lambda m: hmac.new(secret, m, hashlib.sha256).digest(),
     )
     rejects(w, present_forged(w, sdjwt, req), req, "algorithm")
@@ -140,7 +147,9 @@ def test_hs256_with_public_key_as_secret(w: World) -> None:
 
 def test_alg_differs_from_pinned_jwk_alg(w: World) -> None:
     req = w.request(AGE)
-    sdjwt = forged(w, header={"alg": "ES256", "typ": "dc+sd-jwt", "kid": w.kid}, sign=lambda m: b"x" * 64)
+    sdjwt = forged(
+        w, header={"alg": "ES256", "typ": "dc+sd-jwt", "kid": w.netcert_key.kid}, sign=lambda m: b"x" * 64
+    )
     rejects(w, present_forged(w, sdjwt, req), req, "algorithm")
 
 
@@ -196,7 +205,7 @@ def test_forged_baseline_is_valid(w: World) -> None:
 
 def test_expired(w: World) -> None:
     cred = mint_raw(w, [HOLDER])[0]
-    w.clock_now[0] += 31 * 86_400 + 120  # past exp + leeway; request and KB-JWT made at that time
+    w.clock.now += 31 * 86_400 + 120  # past exp + leeway; request and KB-JWT made at that time
     req = w.request(AGE)
     rejects(w, hand_present(cred, HOLDER, req, claims=("age_over_18",)), req, "expired")
 
@@ -360,7 +369,11 @@ def test_status_unavailable(w: World) -> None:
 
 def test_status_list_signed_by_stranger(w: World) -> None:
     cred, req = setup(w)
-    w.issuer_key = fixed_key("EdDSA", "stranger")  # the status list token is now signed by another key
+    import dataclasses
+
+    stranger = IssuerKey(w.profile.keys.status_list.kid, "status_list", fixed_key("EdDSA", "stranger"))
+    # the status list token is now signed by another key under the same kid
+    w.profile = dataclasses.replace(w.profile, keys=dataclasses.replace(w.profile.keys, status_list=stranger))
     rejects(w, hand_present(cred, HOLDER, req, claims=("age_over_18",)), req, "status_unavailable")
 
 
@@ -388,7 +401,7 @@ def test_predicate_outside_rp_certificate(w: World) -> None:
 
 
 def _add_claim_properly(claims: dict[str, Any], number: str) -> None:
-    from netid.verifier.dcql import age_predicate, build_dcql
+    from netid.oid4vp.dcql import age_predicate, build_dcql
 
     claims["dcql_query"] = build_dcql([age_predicate(18), id_number_predicate(number)])
 
@@ -412,7 +425,7 @@ def test_weaker_mode_than_required(w: World) -> None:
 
 def test_request_expired(w: World) -> None:
     cred, req = setup(w)
-    w.clock_now[0] += 601
+    w.clock.now += 601
     vp = hand_present(cred, HOLDER, req, claims=("age_over_18",), iat=w.clock())
     rejects(w, vp, req, "request")
 
@@ -444,7 +457,7 @@ def test_jwks_rotation_refetch_is_rate_limited() -> None:
         calls.append(w.clock())
         return keys
 
-    trust = IssuerTrust(fetch=fetch, clock=w.clock, refetch_interval=60)
+    trust = IssuerTrust(issuer=w.profile.issuer, fetch=fetch, clock=w.clock, refetch_interval=60)
     verifier = Verifier(trust, status=None, replay_cache=InMemoryReplayCache(w.clock), clock=w.clock)
     cred, req = setup(w)
     vp = hand_present(cred, HOLDER, req, claims=("age_over_18",))
@@ -452,7 +465,7 @@ def test_jwks_rotation_refetch_is_rate_limited() -> None:
     rejects(w, vp, req, "issuer_key", verifier=verifier)
     assert len(calls) == 1  # unknown kid twice within the interval: one fetch
     keys = w.jwks  # rotation: the key is now published
-    w.clock_now[0] += 61
+    w.clock.now += 61
     req2 = w.request(AGE)
     vp2 = hand_present(cred, HOLDER, req2, claims=("age_over_18",))
     assert verifier.verify(vp2, req2)["age_over_18"]

@@ -94,7 +94,7 @@ def test_status_list_fetched_once_and_cached() -> None:
         req = w.request(Query(purpose="age check", age_over=18))
         assert w.verifier.verify(w.present(req), req)["age_over_18"]
     assert len(w.fetched_status) == 1
-    w.clock_now[0] += 301  # past the cache TTL: re-fetched
+    w.clock.now += 301  # past the cache TTL: re-fetched
     w.mint(1, first_index=10)
     req = w.request(Query(purpose="age check", age_over=18))
     w.verifier.verify(w.present(req), req)

@@ -78,7 +78,7 @@ def test_predicate_outside_certificate() -> None:
     w = make_world(scopes=("age_over_18",))
     w.mint(1)
     req = w.request(AGE)
-    from netid.verifier.dcql import age_predicate, build_dcql
+    from netid.oid4vp.dcql import age_predicate, build_dcql
 
     def widen(c: dict[str, Any]) -> None:
         c["dcql_query"] = build_dcql([age_predicate(16)])
@@ -216,7 +216,7 @@ def test_software_keystore_persists(tmp_path: Any) -> None:
 def test_wallet_rejects_credentials_for_foreign_keys() -> None:
     w = make_world()
     creds = w.mint(1)
-    other = Wallet(SoftwareKeyStore(), w.jwks)
+    other = Wallet(SoftwareKeyStore(), w.trust, rp_status="offline")
     from netid.errors import UsageError
 
     with pytest.raises(UsageError):
@@ -232,17 +232,13 @@ def test_unknown_amr_is_a_usage_error(w: World) -> None:
 
 def _rp_world_with_status(rp_status_value: int | None) -> tuple[World, Any]:
     """A world whose RP certificate carries a status entry (protocol.md §4), and a wallet status source."""
-    from netid.credentials.jose import public_jwk
-    from netid.verifier import CachedStatusLists, issue_rp_certificate
-    from tests.verifier.kit import ISSUER, RESPONSE_URI, STATUS_URI
+    from netid.verifier import CachedStatusLists
+    from tests.verifier.kit import STATUS_URI, register_rp
 
     w = make_world()
-    w.rp_cert = issue_rp_certificate(
-        issuer=ISSUER, issuer_key=w.issuer_key, kid=w.kid, rp_id="shop.example", name="Example Shop",
-        sector="shop.example", allowed_predicates=("age_over", "subject"), purposes=("age check",),
-        response_uris=(RESPONSE_URI,), request_jwk=public_jwk(w.rp_key), now=NOW - 1000,
-        status=(STATUS_URI, 4242),
-    )  # fmt: skip
+    w.rp_cert = register_rp(
+        w, "shop.example", w.rp_key, scopes=("age_over", "subject"), now=NOW - 1000, status=(STATUS_URI, 4242)
+    )
     if rp_status_value is not None:
         w.status.set(4242, rp_status_value)
     w.wallet.rp_status = CachedStatusLists(w._fetch_status_late, w.trust, clock=w.clock)
@@ -251,12 +247,12 @@ def _rp_world_with_status(rp_status_value: int | None) -> tuple[World, Any]:
 
 
 def test_wallet_refuses_a_revoked_rp() -> None:
-    """DESIGN §6 "RP revoked": the RP certificate's status entry is checked by a wallet with a source."""
+    """A revoked RP: the RP certificate's status entry is checked by a wallet with a source."""
     for value in (1, 2):  # INVALID, SUSPENDED
         w, req = _rp_world_with_status(value)
         refused(w, req.to_uri(), "rp_certificate")
         # the in-person mode checks it too
-        from netid.verifier.in_person import build_counter_request
+        from netid.verifier import build_counter_request
         from netid.wallet.in_person import answer_counter
 
         desk = build_counter_request(
@@ -282,7 +278,7 @@ def test_wallet_refuses_when_rp_status_cannot_be_determined() -> None:
 
     w.fetch_status = down  # type: ignore[method-assign]
     refused(w, req.to_uri(), "rp_certificate")
-    w.wallet.rp_status = None  # a wallet without a status source does not check (nor fetch)
+    w.wallet.rp_status = "offline"  # a wallet made offline on purpose does not check (nor fetch)
     vp = w.present(req)
     del w.fetch_status  # the issuer is back for the RP's own credential status check
     assert w.verifier.verify(vp, req)["age_over_18"]
@@ -290,13 +286,14 @@ def test_wallet_refuses_when_rp_status_cannot_be_determined() -> None:
 
 def test_rp_certificate_with_malformed_status_is_refused() -> None:
     from netid.credentials.jose import decode_jws_unverified, sign_jws
-    from netid.verifier import parse_rp_certificate
+    from netid.oid4vp import parse_rp_certificate
 
     w = make_world()
     _h, claims, _, _ = decode_jws_unverified(w.rp_cert)
-    bad = sign_jws(claims | {"status": {"status_list": {"idx": -1, "uri": "x"}}}, w.issuer_key,
-                   typ="netid-rp+jwt", kid=w.kid)  # fmt: skip
+    key = w.profile.keys.rp_certificate
+    bad = sign_jws(claims | {"status": {"status_list": {"idx": -1, "uri": "x"}}}, key.key,
+                   typ="netid-rp+jwt", kid=key.kid)  # fmt: skip
     with pytest.raises(Exception) as exc:
-        parse_rp_certificate(bad, w.jwks, NOW)
+        parse_rp_certificate(bad, w.trust, NOW)
     assert getattr(exc.value, "code", None) == "rp_certificate"
-    assert parse_rp_certificate(w.rp_cert, w.jwks, NOW).status is None
+    assert parse_rp_certificate(w.rp_cert, w.trust, NOW).status is None

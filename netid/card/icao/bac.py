@@ -25,7 +25,7 @@ INS_EXTERNAL_AUTHENTICATE = 0x82
 class AccessResult:
     """What a successful BAC or PACE run leaves: the session keys and the SM object for them.
 
-    ``repr`` leaves out the keys and the session (DESIGN §7.4: no secrets in logs)."""
+    ``repr`` leaves out the keys and the session (no secrets in logs)."""
 
     protocol: str
     ks_enc: bytes = field(repr=False)

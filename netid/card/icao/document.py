@@ -4,9 +4,9 @@
 :func:`netid.card.icao.passive_auth.verify_passive_authentication` over the same files before trusting
 any field.
 
-Privacy (DESIGN §7): ``repr`` never shows the personal number, name, birth date, document number or
-portrait — only the document type, issuing state, the masked personal number (its 6-digit region code,
-see :func:`~netid.personal_number.mask_personal_number`) and which files were present.
+Privacy (``specs/protocol.md`` §8): ``repr`` never shows the personal number, name, birth date, document
+number or portrait — only the document type, issuing state, the masked personal number (its 6-digit
+region code, see :func:`~netid.personal_number.mask_personal_number`) and which files were present.
 """
 
 from __future__ import annotations

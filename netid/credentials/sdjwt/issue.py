@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from netid.credentials._b64 import b64url_encode
-from netid.credentials.jose import SigningKey, sign_jws
+from netid.credentials.jose import JwsSigner, SigningKey, sign_jws
 from netid.credentials.sdjwt.codec import SALT_BYTES, SD_ALG, Disclosure
 from netid.errors import UsageError
 
@@ -136,7 +136,7 @@ class _Issuer:
 
 def issue_sd_jwt(
     claims: Mapping[str, Any],
-    issuer_key: SigningKey,
+    issuer_key: SigningKey | JwsSigner,
     *,
     typ: str = "dc+sd-jwt",
     kid: str | None = None,
