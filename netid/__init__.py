@@ -24,7 +24,6 @@ cheap and optional backends stay optional):
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from netid.errors import (
@@ -49,11 +48,6 @@ from netid.errors import (
     WalletError,
     WalletRefusal,
 )
-
-try:
-    __version__ = version("netid")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 _LAZY = {
     "read_document": "netid.card.icao.read_document",
@@ -121,6 +115,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    __version__: str
     from netid.card.backends.registry import open_reader
     from netid.card.icao.access import CanAccessKey, MrzAccessKey
     from netid.card.icao.read_document import read_document, read_document_with_retry
@@ -142,7 +137,20 @@ if TYPE_CHECKING:
     from netid.wallet import Wallet
 
 
+def _version() -> str:
+    # from the installed package's metadata, read on first use: importlib.metadata costs ~20 ms to import
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version("netid")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value = globals()["__version__"] = _version()
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'netid' has no attribute {name!r}")
@@ -152,4 +160,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})

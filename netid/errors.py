@@ -111,12 +111,14 @@ class VerificationError(NetIDError):
     """A presentation failed verification.
 
     ``code`` is stable and machine-readable (e.g. ``"issuer_signature"``, ``"nonce_reused"``); the
-    message is for humans and never contains claim values.
+    message is for humans and never contains claim values. ``str()`` is ``"<code>: <message>"``;
+    :attr:`message` is the message alone (to wrap it without repeating the code).
     """
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+        self.message = message
 
 
 #: The stable :attr:`VerificationError.code` values. Callers may match on these; they never change meaning.
@@ -169,6 +171,44 @@ VERIFICATION_CODES: tuple[str, ...] = (
 )
 
 
+# --- issuance (OpenID4VCI and enrollment) -------------------------------------------------------------
+
+
+class IssuanceError(NetIDError):
+    """An issuance request was refused: enrollment evidence, a key proof, a token or a credential request.
+
+    ``code`` is stable and machine-readable. Where OpenID4VCI 1.0 names the error (``invalid_proof``,
+    ``invalid_nonce``, ``invalid_credential_request``, ``unknown_credential_configuration``,
+    ``invalid_grant``, ``invalid_token``) that name is the code, so a standard wallet understands it;
+    enrollment adds its own (``ISSUANCE_CODES``). The message never contains personal data.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+#: The stable :attr:`IssuanceError.code` values.
+ISSUANCE_CODES: tuple[str, ...] = (
+    # --- OpenID4VCI 1.0 §8.3.1.2 / RFC 6749 §5.2 ---
+    "invalid_proof",  # a key proof is malformed, wrongly typed or signed, for another issuer, or too old
+    "invalid_nonce",  # a key proof's nonce is not a current c_nonce of this issuer
+    "invalid_credential_request",  # the credential request is malformed or asks too many credentials
+    "unknown_credential_configuration",  # no such credential_configuration_id
+    "invalid_grant",  # the pre-authorized code or refresh token is unknown, used or expired
+    "invalid_token",  # the access token is unknown or expired
+    # --- enrollment (specs/enrollment.md) ---
+    "enrollment_unknown",  # no such enrollment, or it expired
+    "enrollment_used",  # the challenge was already used with other evidence
+    "evidence_malformed",  # the sealed evidence does not decrypt or parse
+    "passive_authentication",  # the card's data is not signed by a trusted CSCA, or was altered
+    "active_authentication",  # the chip did not sign this enrollment's challenge (a clone, or a replay)
+    "document_expired",  # the ID card has expired
+    "guardian_required",  # the person is below the self-enrollment age and named no valid guardian
+    "device_revoked",  # the device's credentials were revoked
+)
+
+
 # --- wallet ------------------------------------------------------------------------------------------
 
 
@@ -182,9 +222,16 @@ class WalletRefusal(WalletError):  # noqa: N818 - a deliberate refusal, not a fa
     ``code`` is stable: a request-check code from :data:`VERIFICATION_CODES` (``"rp_certificate"``,
     ``"request_signature"``, ``"rp_scope"``, ``"response_uri"``, …) or one of the wallet's own:
     ``"consent_denied"`` (the user said no), ``"no_credential"`` (no unused credential can answer),
-    ``"mode_unavailable"`` (the requested authentication mode cannot be met).
+    ``"mode_unavailable"`` (the requested authentication mode cannot be met). ``str()`` is
+    ``"<code>: <message>"`` (the code once); :attr:`message` is the message alone.
     """
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+        self.message = message
+
+    @classmethod
+    def from_error(cls, exc: VerificationError) -> WalletRefusal:
+        """The refusal for a failed request check: the same code and message (the code said once)."""
+        return cls(exc.code, exc.message)

@@ -1,0 +1,42 @@
+"""Published metadata: JWKS, SD-JWT VC issuer metadata, OpenID4VCI issuer and OAuth server metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from issuer_service.api.deps import ContextDep
+from issuer_service.services.metadata import (
+    authorization_server_metadata,
+    credential_issuer_metadata,
+    jwt_vc_issuer_metadata,
+)
+
+router = APIRouter(tags=["metadata"])
+
+_CACHE = "public, max-age=300"
+
+
+@router.get("/jwks.json", summary="Every published issuer key, with its kid, alg and netid_purpose")
+def jwks(context: ContextDep, response: Response) -> dict[str, Any]:
+    response.headers["Cache-Control"] = _CACHE
+    return context.keys.ring().jwks()
+
+
+@router.get("/.well-known/jwt-vc-issuer", summary="SD-JWT VC issuer metadata (netcert signing keys)")
+def jwt_vc_issuer(context: ContextDep, response: Response) -> dict[str, Any]:
+    response.headers["Cache-Control"] = _CACHE
+    return jwt_vc_issuer_metadata(context)
+
+
+@router.get("/.well-known/openid-credential-issuer", summary="OpenID4VCI 1.0 credential issuer metadata")
+def openid_credential_issuer(context: ContextDep, response: Response) -> dict[str, Any]:
+    response.headers["Cache-Control"] = _CACHE
+    return credential_issuer_metadata(context)
+
+
+@router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 authorization server metadata")
+def oauth_authorization_server(context: ContextDep, response: Response) -> dict[str, Any]:
+    response.headers["Cache-Control"] = _CACHE
+    return authorization_server_metadata(context)

@@ -1,0 +1,39 @@
+"""What one issuer process holds: settings, database, keys, trust anchors, clock and randomness.
+
+Built once by :func:`issuer_service.main.create_app` (or by the command line for offline tasks) and
+handed to routes through :mod:`issuer_service.api.deps`. Clock and randomness are injected so tests can
+move time and services stay deterministic where they need to be.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from issuer_service.core.config import Settings
+from issuer_service.keys.store import KeyStore
+from issuer_service.services.keys import KeyService
+from netid.card.icao.passive_auth import CscaTrustStore
+
+__all__ = ["IssuerContext"]
+
+
+def _clock() -> int:
+    return int(time.time())
+
+
+@dataclass
+class IssuerContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keystore: KeyStore
+    keys: KeyService
+    trust_store: CscaTrustStore
+    clock: Callable[[], int] = field(default=_clock)
+    rng: Callable[[int], bytes] = field(default=secrets.token_bytes)

@@ -1,0 +1,96 @@
+"""``create_app(settings)``: the issuer as a FastAPI application, with no import-time globals.
+
+Routers are thin (``api/routes/``): they parse, call a service (``services/``, no FastAPI imports) inside
+one database transaction, and shape the answer. Every error is an RFC 9457 problem document
+(:mod:`issuer_service.core.problems`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from issuer_service.api.routes import enrollment, ops, wellknown
+from issuer_service.core.config import Settings
+from issuer_service.core.context import IssuerContext
+from issuer_service.core.problems import install_problem_handlers
+from issuer_service.db.base import make_engine, make_session_factory
+from issuer_service.db.migrate import upgrade
+from issuer_service.keys import KeyStore, open_keystore
+from issuer_service.services.keys import KeyService
+from issuer_service.services.trust import load_trust_store
+
+__all__ = ["build_context", "create_app"]
+
+API_VERSION = "1.0"
+
+
+def build_context(
+    settings: Settings,
+    *,
+    keystore: KeyStore | None = None,
+    clock: Callable[[], int] | None = None,
+    rng: Callable[[int], bytes] | None = None,
+) -> IssuerContext:
+    """Open the database and the key store ``settings`` describe (migrating and creating keys first when
+    ``migrate_on_start`` is set)."""
+    if settings.migrate_on_start:
+        upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    store = keystore if keystore is not None else open_keystore(settings)
+    keys = KeyService(store, sessions, netcert_alg=settings.netcert_alg)
+    if settings.migrate_on_start:
+        keys.ensure_keys()
+    context = IssuerContext(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        keystore=store,
+        keys=keys,
+        trust_store=load_trust_store(Path(settings.csca_path) if settings.csca_path else None),
+    )
+    if clock is not None:
+        context.clock = clock
+    if rng is not None:
+        context.rng = rng
+    return context
+
+
+def create_app(
+    settings: Settings,
+    *,
+    context: IssuerContext | None = None,
+) -> FastAPI:
+    """The issuer application. ``context`` is built from ``settings`` when the app starts unless given
+    (tests pass one with a controllable clock)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = context if context is not None else build_context(settings)
+        app.state.context = ctx
+        try:
+            yield
+        finally:
+            ctx.engine.dispose()
+
+    app = FastAPI(
+        title="NetID issuer",
+        version=API_VERSION,
+        summary="Enrollment, network numbers, netcert batches over OpenID4VCI 1.0, RP registry, status lists",
+        lifespan=lifespan,
+        # the OpenAPI document is also exported to specs/openapi.json (tests fail when it is stale)
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.instance = secrets.token_hex(4)
+    install_problem_handlers(app)
+    app.include_router(wellknown.router)
+    app.include_router(enrollment.router)
+    app.include_router(ops.router)
+    return app
