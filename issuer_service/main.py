@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from issuer_service.api.routes import enrollment, ops, wellknown
+from issuer_service.api.routes import admin, devices, enrollment, oid4vci, ops, status, wellknown
 from issuer_service.core.config import Settings
 from issuer_service.core.context import IssuerContext
 from issuer_service.core.problems import install_problem_handlers
@@ -90,7 +90,6 @@ def create_app(
     )
     app.state.instance = secrets.token_hex(4)
     install_problem_handlers(app)
-    app.include_router(wellknown.router)
-    app.include_router(enrollment.router)
-    app.include_router(ops.router)
+    for router in (wellknown, enrollment, oid4vci, status, devices, admin, ops):
+        app.include_router(router.router)
     return app

@@ -27,6 +27,15 @@ def _clock() -> int:
     return int(time.time())
 
 
+@dataclass(frozen=True, slots=True)
+class CachedToken:
+    """A signed status list token, valid for one list version until ``expires``."""
+
+    version: int
+    token: str
+    expires: int
+
+
 @dataclass
 class IssuerContext:
     settings: Settings
@@ -37,3 +46,5 @@ class IssuerContext:
     trust_store: CscaTrustStore
     clock: Callable[[], int] = field(default=_clock)
     rng: Callable[[int], bytes] = field(default=secrets.token_bytes)
+    #: signed status list tokens by list id (issuer_service.services.status)
+    status_cache: dict[int, CachedToken] = field(default_factory=dict)

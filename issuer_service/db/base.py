@@ -2,8 +2,8 @@
 
 Every request runs in one transaction (:func:`transaction`): it commits when the handler returns and
 rolls back on any exception, so a failed request leaves no half-written state. SQLite gets WAL mode, a
-busy timeout and enforced foreign keys; PostgreSQL runs at READ COMMITTED with explicit row locks and
-unique constraints where races matter (see ``services/``).
+busy timeout, enforced foreign keys and transactions that take the write lock when they begin; PostgreSQL
+runs at READ COMMITTED with explicit locks and unique constraints where races matter (see ``services/``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ class Base(DeclarativeBase):
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy, not pysqlite, decides when transactions begin (see _sqlite_begin)
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -40,11 +42,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(connection: Any) -> None:
+    # Every transaction takes SQLite's write lock up front. A deferred transaction that read first and
+    # writes later can find its snapshot stale once another writer committed (SQLITE_BUSY_SNAPSHOT, which
+    # no retry of the statement can cure); taking the lock first serialises writers cleanly, as one
+    # embedded database file needs anyway. PostgreSQL is the choice for concurrent issuer nodes.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://…``)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 

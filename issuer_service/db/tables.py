@@ -1,4 +1,4 @@
-"""The issuer's tables. Separate from the API schemas (``issuer_service/schemas.py``) on purpose: stored
+"""The issuer's tables. Separate from the API schemas (``issuer_service/schemas/``) on purpose: stored
 identity data can never be returned by accident, because no route returns a table row.
 
 What is stored about a person, and how (``specs/enrollment.md`` "Data protection"):

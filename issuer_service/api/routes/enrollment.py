@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from issuer_service.api.deps import ContextDep, SessionDep
-from issuer_service.schemas import EnrollmentStartResponse
+from issuer_service.schemas.enrollment import EnrollmentStartResponse
 from issuer_service.services.enrollment import start_enrollment
 from netid.credentials.jose import b64url_encode
 

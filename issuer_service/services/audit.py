@@ -1,0 +1,95 @@
+"""The audit log the national rules require the operator to keep: append-only and hash-chained.
+
+Every entry's ``hash`` is SHA-256 over the previous entry's hash and this entry's canonical JSON
+(``seq``, time, actor, action, subject, details), so deleting, reordering or editing any row breaks the
+chain from that row on, and :func:`verify_chain` says where. Entries never hold personal data: subjects
+are network numbers, RP ids or key ids; details are counts, codes and ids.
+
+Appends are serialised — by a transaction-scoped advisory lock on PostgreSQL, by the write lock every
+SQLite transaction takes when it begins — so each entry links to the one committed before it; the unique
+``hash`` and the primary key stop a fork even if that were bypassed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from issuer_service.db.tables import AuditEntry
+
+__all__ = ["GENESIS", "ChainBreak", "append_audit", "verify_chain"]
+
+#: the ``prev_hash`` of the first entry
+GENESIS: Final = "0" * 64
+_AUDIT_LOCK: Final = 0x6E65_7469_6461  # "netida": the advisory lock id of the audit chain
+
+
+def _entry_hash(prev_hash: str, seq: int, fields: Mapping[str, Any]) -> str:
+    body = json.dumps({"seq": seq, **fields}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode()).hexdigest()
+
+
+def _fields(
+    at: dt.datetime, actor: str, action: str, subject: str | None, details: Mapping[str, Any]
+) -> dict[str, Any]:
+    when = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
+    return {"at": when, "actor": actor, "action": action, "subject": subject, "details": details}
+
+
+def append_audit(
+    session: Session,
+    *,
+    at: int,
+    actor: str,
+    action: str,
+    subject: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry in the caller's transaction (``at`` is Unix seconds)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # one appender at a time across every issuer node, until this transaction ends
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK})
+    last = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
+    seq = 1 if last is None else last.seq + 1
+    prev = GENESIS if last is None else last.hash
+    when = dt.datetime.fromtimestamp(at, dt.UTC)
+    body = dict(details or {})
+    entry = AuditEntry(
+        seq=seq, at=when, actor=actor, action=action, subject=subject, details=body, prev_hash=prev,
+        hash=_entry_hash(prev, seq, _fields(when, actor, action, subject, body)),
+    )  # fmt: skip
+    session.add(entry)
+    session.flush()  # the primary key and the unique hash collide here if another append raced us
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    """Where the chain stops holding: the first ``seq`` whose link or hash does not verify, and why."""
+
+    seq: int
+    reason: str
+
+
+def verify_chain(session: Session) -> ChainBreak | None:
+    """``None`` if every entry links to its predecessor and hashes correctly; else the first break."""
+    prev = GENESIS
+    expected_seq = 1
+    for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
+        if entry.seq != expected_seq:
+            return ChainBreak(expected_seq, "an entry is missing")
+        if entry.prev_hash != prev:
+            return ChainBreak(entry.seq, "the link to the previous entry is broken")
+        fields = _fields(entry.at, entry.actor, entry.action, entry.subject, entry.details)
+        if _entry_hash(prev, entry.seq, fields) != entry.hash:
+            return ChainBreak(entry.seq, "the entry was altered")
+        prev = entry.hash
+        expected_seq += 1
+    return None
