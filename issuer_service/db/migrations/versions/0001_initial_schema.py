@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 11:31:04.813970
 """
 
 from __future__ import annotations
