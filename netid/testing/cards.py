@@ -75,6 +75,7 @@ __all__ = [
     "clone_chip",
     "make_card",
     "make_chip",
+    "make_mixed_pki",
     "make_person",
     "make_pki",
     "synthetic_portrait",
@@ -465,6 +466,101 @@ def make_pki(
     return _make_pki(seed, algorithm, ds_validity, csca_validity, hash_algorithm)
 
 
+# --- mixed chains (TEST ONLY) ------------------------------------------------------------------------------
+
+
+@functools.cache
+def _make_mixed_pki(
+    seed: int,
+    csca_algorithm: str,
+    ds_algorithm: str,
+    *,
+    certificate_hash: str,
+    certificate_mgf_hash: str | None,
+    sod_hash: str,
+) -> TestPki:
+    csca_kind, _ = _parse_algorithm(csca_algorithm)
+    ds_kind, _ = _parse_algorithm(ds_algorithm)
+    csca_key = _private_key(csca_algorithm, f"mixed-csca|{seed}")
+    ds_key = _private_key(ds_algorithm, f"mixed-ds|{seed}")
+    csca_name = _name(f"Mixed CSCA {csca_algorithm}", seed)  # at most 64 characters in a CN
+    csca_ski = x509.SubjectKeyIdentifier.from_public_key(csca_key.public_key())
+    csca = _sign_certificate(
+        x509.CertificateBuilder()
+        .subject_name(csca_name)
+        .issuer_name(csca_name)
+        .public_key(csca_key.public_key())
+        .serial_number(_serial(f"mixed-csca|{seed}|{csca_algorithm}"))
+        .not_valid_before(CSCA_VALIDITY[0])
+        .not_valid_after(CSCA_VALIDITY[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(csca_ski, critical=False),
+        csca_key,
+        "sha256",  # the CSCA's self-signature is not what these chains test
+        csca_kind == "rsa-pss",
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(f"Mixed DS {ds_algorithm}", seed))
+        .issuer_name(csca_name)
+        .public_key(ds_key.public_key())
+        .serial_number(_serial(f"mixed-ds|{seed}|{ds_algorithm}|{certificate_hash}|{certificate_mgf_hash}"))
+        .not_valid_before(DS_VALIDITY[0])
+        .not_valid_after(DS_VALIDITY[1])
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(csca_ski), critical=False
+        )
+    )
+    if certificate_mgf_hash is None:
+        ds = _sign_certificate(builder, csca_key, certificate_hash, csca_kind == "rsa-pss")
+    else:
+        if not isinstance(csca_key, rsa.RSAPrivateKey):
+            raise UsageError("certificate_mgf_hash needs an RSA CSCA")
+        hash_alg = _CERT_HASHES[certificate_hash]()
+        mgf = padding.MGF1(_CERT_HASHES[certificate_mgf_hash]())
+        ds = builder.sign(
+            csca_key, hash_alg, rsa_padding=padding.PSS(mgf=mgf, salt_length=hash_alg.digest_size)
+        )
+    return TestPki(
+        f"{csca_algorithm}/{ds_algorithm}", sod_hash, ds_kind == "rsa-pss", csca_key, csca, ds_key, ds
+    )
+
+
+def make_mixed_pki(
+    seed: int = 0,
+    *,
+    csca_algorithm: str = "ecdsa-p256",
+    ds_algorithm: str = "ecdsa-p256",
+    certificate_hash: str = "sha256",
+    certificate_mgf_hash: str | None = None,
+    sod_hash: str = "sha256",
+) -> TestPki:
+    """A TEST ONLY PKI with one weak link in an otherwise strong chain, for the algorithm-policy tests.
+
+    :func:`make_pki` makes every link equally strong or equally weak, so a policy check can hide behind
+    another that fails first. Here the CSCA (``csca_algorithm``, self-signed with SHA-256) and the
+    Document Signer (``ds_algorithm``) are chosen apart; ``certificate_hash`` is the hash the CSCA signs
+    the DS certificate with (``"sha224"`` is outside the allow-list), ``certificate_mgf_hash`` makes that
+    signature RSASSA-PSS with another MGF1 hash (RSA CSCAs only), and ``sod_hash`` is what
+    :func:`make_chip` hashes and signs EF.SOD with (pass ``hash_algorithm`` to it for weaker DG hashes
+    under this signature). Names say ``Mixed`` and the algorithm, so these CSCAs never match
+    :func:`make_pki`'s; one seed and ``csca_algorithm`` always give the same CSCA name and key.
+    """
+    for name in (certificate_hash, certificate_mgf_hash or certificate_hash):
+        if name not in _CERT_HASHES:
+            raise UsageError(f"unknown certificate hash {name!r}")
+    if sod_hash not in ("sha1", *_CERT_HASHES):
+        raise UsageError(f"unknown hash algorithm {sod_hash!r}")
+    return _make_mixed_pki(
+        seed,
+        csca_algorithm,
+        ds_algorithm,
+        certificate_hash=certificate_hash,
+        certificate_mgf_hash=certificate_mgf_hash,
+        sod_hash=sod_hash,
+    )
+
+
 # --- chips -----------------------------------------------------------------------------------------------
 
 PORTRAIT_SIZE = (240, 320)  #: width and height of the committed synthetic portrait
@@ -671,11 +767,48 @@ def clone_chip(image: ChipImage, seed: int = 1) -> ChipImage:
 
 
 def open_simulator_reader(seed_text: str) -> SimulatorReader:
-    """The :func:`~netid.card.backends.registry.open_reader` factory for ``sim[:SEED]``: the simulator
-    holding :func:`make_card` ``(SEED)`` (seed 0 by default)."""
+    """The :func:`~netid.card.backends.registry.open_reader` factory for ``sim[:SEED[:FAULT]]``: the
+    simulator holding :func:`simulator_card` ``(SEED[:FAULT])`` (seed 0, no fault by default)."""
+    card = simulator_card(seed_text)
+    fault = card.image.labels.get("fault")
+    detail = f"test card {card.image.labels['seed']}" + (f", {fault}" if fault else "")
+    return SimulatorReader(SimulatedCard(card.image), name=f"NetID simulator ({detail})")
+
+
+#: the faults a ``sim:SEED:FAULT`` reader spec can ask for (``N`` is a data group number on the card)
+SIMULATOR_FAULTS = ("tampered-dgN", "cloned")
+
+
+def simulator_card(spec: str) -> TestCard:
+    """The TEST card behind the simulator reader spec ``SEED[:FAULT]`` (what follows ``sim:``).
+
+    ``SEED`` picks :func:`make_card` ``(SEED)`` (0 when empty). ``FAULT`` makes it a card that must fail
+    verification, for testing what a program does with one: ``tampered-dgN`` changes one byte of data
+    group N (:func:`tamper_file`: passive authentication fails on DGN's hash), ``cloned`` copies every
+    file to a chip with another active-authentication key (:func:`clone_chip`: active authentication
+    fails). The person, PKI and access key stay those of the seed. Raises :class:`UsageError` otherwise.
+    """
+    seed_text, _, fault = spec.strip().partition(":")
     try:
         seed = int(seed_text) if seed_text else 0
     except ValueError:
         raise UsageError(f"sim:SEED needs a number, got {seed_text!r}") from None
     card = make_card(seed)
-    return SimulatorReader(SimulatedCard(card.image), name=f"NetID simulator (test card {seed})")
+    labels = {"seed": str(seed)}
+    fault = fault.lower()
+    if not fault:
+        image = card.image
+    elif fault == "cloned":
+        image = clone_chip(card.image)
+        labels["fault"] = "cloned chip"
+    elif fault.startswith("tampered-dg") and fault[len("tampered-dg") :].isdigit():
+        number = int(fault[len("tampered-dg") :])
+        fid = FID_DG.get(number)
+        if fid is None or fid not in card.image.files:
+            present = ", ".join(f"dg{n}" for n, f in sorted(FID_DG.items()) if f in card.image.files)
+            raise UsageError(f"the test card has no DG{number} to tamper with (it has {present})")
+        image = tamper_file(card.image, fid)
+        labels["fault"] = f"tampered DG{number}"
+    else:
+        raise UsageError(f"unknown simulator fault {fault!r}; use one of: {', '.join(SIMULATOR_FAULTS)}")
+    return dataclasses.replace(card, image=dataclasses.replace(image, labels={**image.labels, **labels}))

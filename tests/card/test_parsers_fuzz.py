@@ -25,6 +25,7 @@ from netid.card.icao.passive_auth import verify_passive_authentication
 from netid.errors import ParseError, PassiveAuthenticationError
 from netid.personal_number import validate_personal_number
 from netid.testing.cards import make_card, make_pki
+from tests.card.test_sod import assert_translated_only_from_third_party, parse_sod_checked
 
 TODAY = datetime.date(2026, 6, 1)
 EC_CARD = make_card(21, today=TODAY, portrait_bytes=3000)
@@ -37,7 +38,9 @@ PARSERS: dict[str, tuple[Callable[[bytes], object], int]] = {
     "DG11": (parse_dg11, FID_DG[11]),
     "DG14": (parse_dg14, FID_DG[14]),
     "DG15": (parse_dg15, FID_DG[15]),
-    "SOD": (parse_sod, FID_SOD),
+    # parse_sod translates asn1crypto's errors only: the oracle fails a test when a ParseError's cause was
+    # raised by NetID's own code (see tests/card/test_sod.py)
+    "SOD": (parse_sod_checked, FID_SOD),
 }
 CASES = [(name, card) for name in PARSERS for card in ("ec", "rsa")]
 
@@ -179,8 +182,10 @@ def test_passive_authentication_of_mutated_files_raises_only_its_error(data: st.
     pos = _position(data, len(raw))
     raw[pos] ^= data.draw(st.integers(1, 255))
     files[fid] = bytes(raw)
-    with contextlib.suppress(PassiveAuthenticationError):
+    try:
         verify_passive_authentication(files, card.trust_store)
+    except PassiveAuthenticationError as err:
+        assert_translated_only_from_third_party(err)
 
 
 @given(data=st.data())

@@ -176,3 +176,19 @@ def test_reader_maps_tag_loss_and_reconnects() -> None:
     assert fresh.transceive(bytes.fromhex("00A4000C023F00")) == b"\x90\x00"
     assert fresh.apdu_count == 1 and connection.apdu_count == 2
     assert fresh.ats is not None and fresh.ats.endswith(reader.card.historical_bytes)
+
+
+@pytest.mark.parametrize("cla", [0xFF, 0x80, 0x8C, 0x4C, 0x2C])
+def test_invalid_or_unknown_class_answers_6e00_before_secure_messaging(card: SimulatedCard, cla: int) -> None:
+    """ISO 7816-4 §5.4.1: FF is invalid, and in classes other than the first interindustry one the SM bits
+    mean something else. The chip answers 6E00 in plain, before any SM handling, and the session lives."""
+    assert card.process(bytes([cla, 0xB0, 0, 0, 4])) == b"\x6e\x00"  # no session: 6E00 too, not 6988
+    sm = authenticate(card)
+    send(card, sm, SELECT_APP).check()
+    assert card.process(bytes([cla, 0xB0, 0, 0, 4])) == b"\x6e\x00"
+    assert (
+        card.process(bytes([cla, 0xB0, 0, 0, 10]) + bytes.fromhex("8E08") + bytes(8) + b"\x00") == b"\x6e\x00"
+    )
+    assert card.session_active
+    # nothing was unwrapped: the send sequence counters still agree and the next command is served
+    assert send(card, sm, CommandAPDU(0, 0xB0, 0x81, 0, ne=4)).data == card.image.files[FID_DG[1]][:4]

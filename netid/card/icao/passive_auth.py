@@ -33,8 +33,10 @@ import datetime
 import hmac
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from asn1crypto import algos
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -42,7 +44,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from netid.card.icao.lds import FID_DG, FID_SOD
-from netid.card.icao.lds.sod import HASHES, ID_LDS_SECURITY_OBJECT, SecurityObject, hash_data_group, parse_sod
+from netid.card.icao.lds.sod import (
+    ASN1CRYPTO_ERRORS,
+    HASHES,
+    ID_LDS_SECURITY_OBJECT,
+    SecurityObject,
+    hash_data_group,
+    parse_sod,
+)
 from netid.errors import ParseError, PassiveAuthenticationError, UsageError
 
 ALLOWED_HASHES = frozenset({"sha256", "sha384", "sha512"})
@@ -195,14 +204,14 @@ def verify_passive_authentication(
     try:
         sod = parse_sod(raw_sod)
     except ParseError as exc:
-        raise _fail("sod_format", f"EF.SOD is malformed: {exc.reason}") from None
+        raise _fail("sod_format", f"EF.SOD is malformed: {exc.reason}") from exc
     if sod.signer_certificate is None:
         raise _fail("sod_format", "EF.SOD does not carry the Document Signer certificate")
     try:
         ds_cert = x509.load_der_x509_certificate(sod.signer_certificate)
         ds_key = ds_cert.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise _fail("sod_format", f"unusable Document Signer certificate ({type(exc).__name__})") from None
+        raise _fail("sod_format", f"unusable Document Signer certificate ({type(exc).__name__})") from exc
 
     # 2. algorithm
     for what, name in (("data group hash", sod.hash_algorithm), ("signer digest", sod.digest_algorithm)):
@@ -301,21 +310,23 @@ def _same_hash(signature_hash: str, digest: str) -> None:
 def _pss_parameters(der: bytes | None) -> tuple[str, int]:
     if der is None:
         raise _fail("algorithm", "RSASSA-PSS without parameters (SHA-1 defaults) is not allowed")
-    try:
-        params = algos.RSASSAPSSParams.load(der)
-        hash_name = str(params["hash_algorithm"]["algorithm"].native)
+    try:  # asn1crypto decodes lazily: each access may be the one that finds the encoding malformed
+        params = algos.RSASSAPSSParams.load(der, strict=True)
+        hash_name = params["hash_algorithm"]["algorithm"].native
         mgf = params["mask_gen_algorithm"]
-        mgf_name = str(mgf["algorithm"].native)
-        mgf_hash = str(mgf["parameters"]["algorithm"].native)
-        salt = int(params["salt_length"].native)
+        mgf_name = mgf["algorithm"].native
+        mgf_parameters = mgf["parameters"]  # typed by asn1crypto only for MGF1: its hash
+        absent = mgf_name != "mgf1" or mgf_parameters.native is None
+        mgf_hash = None if absent else mgf_parameters["algorithm"].native
+        salt = params["salt_length"].native
         trailer = params["trailer_field"].native
-    except Exception:  # asn1crypto: any failure here means malformed parameters
-        raise _fail("algorithm", "malformed RSASSA-PSS parameters") from None
+    except ASN1CRYPTO_ERRORS as exc:
+        raise _fail("algorithm", "malformed RSASSA-PSS parameters") from exc
     if hash_name not in ALLOWED_HASHES or mgf_name != "mgf1" or mgf_hash != hash_name:
         raise _fail("algorithm", "RSASSA-PSS hash or mask generation is not allowed")
-    if not 0 <= salt <= 512 or trailer not in ("trailer_field_bc", 1):
+    if not isinstance(salt, int) or not 0 <= salt <= 512 or trailer not in ("trailer_field_bc", 1):
         raise _fail("algorithm", "RSASSA-PSS salt length or trailer field is not allowed")
-    return hash_name, salt
+    return str(hash_name), salt
 
 
 def _check_key(key: object, rsa_padding: padding.AsymmetricPadding | None, whose: str) -> None:
@@ -341,42 +352,58 @@ def _check_certificate_signature_algorithm(cert: x509.Certificate, what: str) ->
         raise _fail("algorithm", f"{what} signature algorithm is not supported") from None
     if h is None or h.name not in ALLOWED_HASHES:
         raise _fail("algorithm", f"{what} is signed with a hash that is not allowed")
-    if isinstance(params, padding.PSS) and not isinstance(params.mgf, padding.MGF1):
-        raise _fail("algorithm", f"{what} uses an unsupported RSASSA-PSS mask generation")
+    if isinstance(params, padding.PSS):
+        # cryptography accepts any MGF1 hash and does not expose it: the SOD's RSASSA-PSS rules apply
+        _pss_parameters(_certificate_signature_parameters(cert))
+
+
+def _certificate_signature_parameters(cert: x509.Certificate) -> bytes:
+    """DER of the certificate's signatureAlgorithm parameters, which RSASSA-PSS always has (cryptography
+    parsed the certificate and found them)."""
+    try:
+        algorithm = asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))["signature_algorithm"]
+        return bytes(algorithm["parameters"].dump())
+    except ASN1CRYPTO_ERRORS as exc:
+        raise _fail("algorithm", f"malformed signature algorithm parameters ({type(exc).__name__})") from exc
 
 
 def _may_sign_documents(cert: x509.Certificate) -> bool:
     # a DS certificate must allow digitalSignature and must not be a CA: otherwise another certificate
     # the CSCA issued (a CA, a master list signer) could be passed off as a Document Signer
     try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        usage = None
+        extensions = cert.extensions  # cryptography parses them all at once: ValueError if one is malformed
     except ValueError:
         return False
+    usage = _extension_value(extensions, x509.KeyUsage)
+    constraints = _extension_value(extensions, x509.BasicConstraints)
+    is_ca = constraints is not None and constraints.ca
+    return not is_ca and (usage is None or usage.digital_signature)
+
+
+_E = TypeVar("_E", bound=x509.ExtensionType)
+
+
+def _extension_value(extensions: x509.Extensions, kind: type[_E]) -> _E | None:
     try:
-        ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        return extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
-        ca = False
-    except ValueError:
-        return False
-    return not ca and (usage is None or usage.digital_signature)
+        return None
 
 
 def _find_csca(ds_cert: x509.Certificate, trust_store: CscaTrustStore) -> x509.Certificate:
     candidates = trust_store.find_issuers(ds_cert)
     if not candidates:
         raise _fail("ds_chain", "no CSCA in the trust store issued the Document Signer certificate")
+    # parseable: _check_certificate_signature_algorithm ran in step 2
+    params = ds_cert.signature_algorithm_parameters
+    rsa_padding = params if isinstance(params, padding.AsymmetricPadding) else None
     for csca in candidates:
-        key = csca.public_key()
-        try:
-            params = ds_cert.signature_algorithm_parameters
-        except UnsupportedAlgorithm:
-            raise _fail("algorithm", "Document Signer certificate signature algorithm unsupported") from None
-        _check_key(key, params if isinstance(params, padding.AsymmetricPadding) else None, "CSCA")
+        # the signature picks the issuer among same-name CSCAs (key rollover); only then does its key
+        # have to meet the policy: a weak CSCA that merely shares the name must not refuse the document
         try:
             ds_cert.verify_directly_issued_by(csca)
         except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
             continue
+        _check_key(csca.public_key(), rsa_padding, "CSCA")
         return csca
     raise _fail("ds_chain", "the Document Signer certificate's signature does not verify with any CSCA")

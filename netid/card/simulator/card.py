@@ -11,6 +11,10 @@ can rely on them):
   SM-wrapped answer fits 256 bytes); extended reads return up to Le.
 * An extended-length APDU to a chip without extended length support answers ``6700`` in plain, before
   any secure messaging processing (the transport layer refuses it; the session survives).
+* The class byte is decoded before secure messaging, since only the first interindustry class
+  (``0x0X``/``0x1X``, ISO 7816-4 §5.4.1) says where its SM bits are: the invalid class ``FF``, proprietary
+  classes (``8X``-``FE``), the further interindustry classes (``4X``-``7X``) and the RFU ones (``2X``,
+  ``3X``) answer ``6E00`` in plain, and a secure-messaging session survives them (nothing was executed).
 * After secure messaging is established every command must be protected: a plain command answers
   ``6987``, a bad MAC or cryptogram ``6988``, and in both cases the session is dropped (the chip is back
   to "no access control"), as ICAO 9303-11 §9.8.6 requires.
@@ -60,6 +64,8 @@ from netid.errors import ParseError, SecureMessagingError
 _MF = "MF"
 _APP = "eMRTD"
 _EXTENDED_READ_MAX = 0xFFFF  # no chip buffers more than this
+#: class bits b8-b6: zero only in the first interindustry class, the one whose SM and chaining bits we read
+_CLA_NOT_FIRST_INTERINDUSTRY = 0xE0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +165,8 @@ class SimulatedCard:
             return _status(SW_WRONG_LENGTH).to_bytes()
         if _is_extended(raw) and not self.image.extended_length:
             return _status(SW_WRONG_LENGTH).to_bytes()
+        if cmd.cla & _CLA_NOT_FIRST_INTERINDUSTRY:
+            return _status(SW_CLA_UNSUPPORTED).to_bytes()
         sm = self._sm
         if sm is None:
             if cmd.cla & 0x0C:

@@ -18,7 +18,8 @@ new SOD and exists for the test kit and for tests.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -34,6 +35,7 @@ from netid.card.icao.lds import TAG_SOD
 from netid.errors import ParseError, UsageError
 
 __all__ = [
+    "ASN1CRYPTO_ERRORS",
     "HASHES",
     "ID_LDS_SECURITY_OBJECT",
     "SecurityObject",
@@ -128,126 +130,209 @@ def _name(algorithm: core.ObjectIdentifier) -> str:
 
 
 def parse_sod(data: bytes) -> SecurityObject:
-    """Parse EF.SOD from untrusted bytes; :class:`ParseError` for anything malformed."""
+    """Parse EF.SOD from untrusted bytes; :class:`ParseError` for anything malformed.
+
+    Only the errors raised inside asn1crypto (and cryptography's certificate loader) become
+    :class:`ParseError`, each where the third-party call is made, with the original as ``__cause__``; an
+    exception from NetID's own code is a bug and escapes as it is, so the fuzz tests see it.
+    """
     try:
         inner = tlv.decode_single(data, TAG_SOD).value
     except ParseError as exc:
         raise ParseError(_WHAT, exc.reason) from None
+    return _parse_content_info(inner)
+
+
+#: what asn1crypto raises for malformed input. It decodes lazily, so these surface wherever a field is first
+#: touched (indexing, ``.native``, ``.dotted``, ``len``, iteration, ``.dump()``), even AttributeError from
+#: deep inside its ``.native``; :func:`_asn1crypto` translates them only around such accesses.
+ASN1CRYPTO_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
+
+
+@contextmanager
+def _asn1crypto(part: str) -> Iterator[None]:
+    """Translate asn1crypto's decoding errors in the block (which must hold only asn1crypto accesses)."""
     try:
-        return _parse_content_info(inner)
-    except ParseError:
+        yield
+    except ParseError:  # pragma: no cover - no block raises one; never re-wrap our own
         raise
-    except Exception as exc:
-        # asn1crypto parses lazily and signals malformed input with many exception types
-        # (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError ...); for untrusted
-        # input they all mean the same thing.
-        raise ParseError(_WHAT, f"malformed CMS ({type(exc).__name__})") from None
+    except ASN1CRYPTO_ERRORS as exc:
+        raise ParseError(_WHAT, f"malformed {part} ({type(exc).__name__})") from exc
 
 
 def _parse_content_info(der: bytes) -> SecurityObject:
-    info = cms.ContentInfo.load(der, strict=True)
-    if info["content_type"].dotted != ID_SIGNED_DATA:
+    with _asn1crypto("ContentInfo"):
+        info = cms.ContentInfo.load(der, strict=True)
+        outer_type = info["content_type"].dotted
+    if outer_type != ID_SIGNED_DATA:
         raise ParseError(_WHAT, "content is not SignedData")
-    signed = info["content"]
-    encap = signed["encap_content_info"]
-    content_type = encap["content_type"].dotted
+    with _asn1crypto("SignedData"):
+        signed = info["content"]
+        encap = signed["encap_content_info"]
+        content_type = encap["content_type"].dotted
     if content_type != ID_LDS_SECURITY_OBJECT:
         raise ParseError(_WHAT, "encapsulated content is not an LDSSecurityObject")
-    content = encap["content"]
-    if content.native is None:
+    with _asn1crypto("encapsulated content"):
+        content = encap["content"]
+        detached = content.native is None
+    if detached:
         raise ParseError(_WHAT, "no encapsulated content (detached signatures are not used in EF.SOD)")
-    if content.method != 0:  # DER: the eContent OCTET STRING is primitive, so its contents are the bytes
+    with _asn1crypto("encapsulated content"):
+        method, lds_der = content.method, bytes(content.contents)
+    if method != 0:  # DER: the eContent OCTET STRING is primitive, so its contents are the bytes
         raise ParseError(_WHAT, "constructed encapsulated content")
-    lds_der = bytes(content.contents)
-    lds = _LdsSecurityObject.load(lds_der, strict=True)
-    version = int(lds["version"].native)
-    if version not in (0, 1):
-        raise ParseError(_WHAT, "unknown LDSSecurityObject version")
-    dg_hashes: dict[int, bytes] = {}
-    values = lds["data_group_hash_values"]
-    if len(values) > _MAX_DG_HASHES:
-        raise ParseError(_WHAT, "more than 16 data group hashes")
-    for item in values:
-        number = int(item["data_group_number"].native)
-        if not 1 <= number <= 16 or number in dg_hashes:
-            raise ParseError(_WHAT, "data group number out of range or repeated")
-        dg_hashes[number] = bytes(item["data_group_hash_value"].native)
-    lds_version = unicode_version = None
-    if lds["lds_version_info"].native is not None:
-        lds_version = str(lds["lds_version_info"]["lds_version"].native)
-        unicode_version = str(lds["lds_version_info"]["unicode_version"].native)
+    lds = _parse_lds_security_object(lds_der)
 
-    signer_infos = signed["signer_infos"]
-    if len(signer_infos) != 1:
+    with _asn1crypto("SignerInfos"):
+        signer_infos = signed["signer_infos"]
+        signer_count = len(signer_infos)
+    if signer_count != 1:
         raise ParseError(_WHAT, "EF.SOD must have exactly one SignerInfo")
-    si = signer_infos[0]
-    attrs = si["signed_attrs"]
-    if not attrs.native:
+    with _asn1crypto("SignerInfo"):
+        si = signer_infos[0]
+        attrs = si["signed_attrs"]
+        has_attrs = bool(attrs.native)
+    if not has_attrs:
         raise ParseError(_WHAT, "SignerInfo has no signed attributes")
-    signed_content_type: str | None = None
-    message_digest: bytes | None = None
-    signing_time: datetime.datetime | None = None
-    for attr in attrs:
-        kind = attr["type"].dotted
-        values_ = attr["values"]
-        if kind in (_ATTR_CONTENT_TYPE, _ATTR_MESSAGE_DIGEST, _ATTR_SIGNING_TIME):
-            if len(values_) != 1:
-                raise ParseError(_WHAT, "signed attribute must have exactly one value")
-            if kind == _ATTR_CONTENT_TYPE:
-                if signed_content_type is not None:
-                    raise ParseError(_WHAT, "repeated content-type attribute")
-                signed_content_type = values_[0].dotted
-            elif kind == _ATTR_MESSAGE_DIGEST:
-                if message_digest is not None:
-                    raise ParseError(_WHAT, "repeated message-digest attribute")
-                message_digest = bytes(values_[0].native)
-            else:
-                signing_time = values_[0].native
-    if signed_content_type is None or message_digest is None:
-        raise ParseError(_WHAT, "content-type or message-digest signed attribute missing")
-    raw_attrs = attrs.dump()
+    signed_content_type, message_digest, signing_time = _signed_attributes(attrs)
+    with _asn1crypto("SignerInfo"):
+        raw_attrs = attrs.dump()
+        digest_algorithm = _name(si["digest_algorithm"]["algorithm"])
+        sig_alg = si["signature_algorithm"]
+        signature_algorithm = sig_alg["algorithm"].dotted
+        params = sig_alg["parameters"]
+        params_der = None if params.native is None else bytes(params.dump())
+        signature = bytes(si["signature"].native)
+        sid = si["sid"]
+        certificate_choices = list(signed["certificates"] or [])
     # the signature covers the attributes encoded as SET OF (tag 31), not as the [0] IMPLICIT field
     signed_attrs = b"\x31" + raw_attrs[1:]
 
-    sig_alg = si["signature_algorithm"]
-    params = sig_alg["parameters"]
-    params_der = None if params.native is None else bytes(params.dump())
-
     certificates: list[bytes] = []
     signer_cert: bytes | None = None
-    sid = si["sid"]
-    for choice in signed["certificates"] or []:
-        if choice.name != "certificate":
-            continue
-        cert = choice.chosen
-        der = bytes(cert.dump())
-        serial = cert["tbs_certificate"]["serial_number"].native
+    for choice in certificate_choices:
+        with _asn1crypto("certificate"):
+            if choice.name != "certificate":
+                continue  # other formats (attribute certificates, ...) cannot be the Document Signer's
+            cert = choice.chosen
+            der_cert = bytes(cert.dump())
+            serial = cert["tbs_certificate"]["serial_number"].native
         if not isinstance(serial, int) or serial <= 0:
             # RFC 5280 §4.1.2.2; cryptography only warns today and will refuse such certificates later
             raise ParseError(_WHAT, "a certificate's serial number is not positive")
-        x509.load_der_x509_certificate(der)  # force a full parse now, inside the try
-        certificates.append(der)
-        if signer_cert is None and _matches(sid, cert):
-            signer_cert = der
+        try:
+            x509.load_der_x509_certificate(der_cert)  # cryptography parses what passive_auth will use
+        except (ValueError, x509.InvalidVersion) as exc:
+            raise ParseError(_WHAT, f"malformed certificate ({type(exc).__name__})") from exc
+        certificates.append(der_cert)
+        if signer_cert is None:
+            with _asn1crypto("certificate"):
+                is_signer = _matches(sid, cert)
+            if is_signer:
+                signer_cert = der_cert
     return SecurityObject(
-        version=version,
-        hash_algorithm=_name(lds["hash_algorithm"]["algorithm"]),
-        dg_hashes=dg_hashes,
+        version=lds.version,
+        hash_algorithm=lds.hash_algorithm,
+        dg_hashes=lds.dg_hashes,
         lds_security_object=lds_der,
         content_type=content_type,
-        digest_algorithm=_name(si["digest_algorithm"]["algorithm"]),
-        signature_algorithm=sig_alg["algorithm"].dotted,
+        digest_algorithm=digest_algorithm,
+        signature_algorithm=signature_algorithm,
         signature_algorithm_parameters=params_der,
         signed_attrs=signed_attrs,
         signed_content_type=signed_content_type,
         signed_message_digest=message_digest,
-        signature=bytes(si["signature"].native),
+        signature=signature,
         signer_certificate=signer_cert,
         certificates=tuple(certificates),
-        signing_time=signing_time if isinstance(signing_time, datetime.datetime) else None,
-        lds_version=lds_version,
-        unicode_version=unicode_version,
+        signing_time=signing_time,
+        lds_version=lds.lds_version,
+        unicode_version=lds.unicode_version,
     )
+
+
+@dataclass(frozen=True)
+class _Lds:
+    version: int
+    hash_algorithm: str
+    dg_hashes: dict[int, bytes]
+    lds_version: str | None
+    unicode_version: str | None
+
+
+def _parse_lds_security_object(der: bytes) -> _Lds:
+    with _asn1crypto("LDSSecurityObject"):
+        lds = _LdsSecurityObject.load(der, strict=True)
+        version = lds["version"].native
+        hash_algorithm = _name(lds["hash_algorithm"]["algorithm"])
+        values = lds["data_group_hash_values"]
+        count = len(values)
+    if version not in (0, 1):
+        raise ParseError(_WHAT, "unknown LDSSecurityObject version")
+    if count > _MAX_DG_HASHES:
+        raise ParseError(_WHAT, "more than 16 data group hashes")
+    with _asn1crypto("LDSSecurityObject"):
+        pairs = [(item["data_group_number"].native, item["data_group_hash_value"].native) for item in values]
+        version_info = lds["lds_version_info"]
+        versions = (
+            None
+            if version_info.native is None
+            else (version_info["lds_version"].native, version_info["unicode_version"].native)
+        )
+    dg_hashes: dict[int, bytes] = {}
+    for number, value in pairs:
+        if not 1 <= number <= 16 or number in dg_hashes:
+            raise ParseError(_WHAT, "data group number out of range or repeated")
+        dg_hashes[number] = bytes(value)
+    return _Lds(
+        version=int(version),
+        hash_algorithm=hash_algorithm,
+        dg_hashes=dg_hashes,
+        lds_version=None if versions is None else str(versions[0]),
+        unicode_version=None if versions is None else str(versions[1]),
+    )
+
+
+def _signed_attributes(attrs: cms.CMSAttributes) -> tuple[str, bytes, datetime.datetime | None]:
+    """(content-type, message-digest, signing-time) from the signed attributes, each present at most once
+    with exactly one value (RFC 5652 §11); other attributes are ignored."""
+    with _asn1crypto("signed attributes"):
+        decoded = [(attr["type"].dotted, attr["values"]) for attr in attrs]
+    signed_content_type: str | None = None
+    message_digest: bytes | None = None
+    signing_time: datetime.datetime | None = None
+    for kind, values in decoded:
+        if kind not in (_ATTR_CONTENT_TYPE, _ATTR_MESSAGE_DIGEST, _ATTR_SIGNING_TIME):
+            continue
+        with _asn1crypto("signed attributes"):
+            count = len(values)
+        if count != 1:
+            raise ParseError(_WHAT, "signed attribute must have exactly one value")
+        if kind == _ATTR_CONTENT_TYPE:
+            if signed_content_type is not None:
+                raise ParseError(_WHAT, "repeated content-type attribute")
+            with _asn1crypto("content-type attribute"):
+                signed_content_type = values[0].dotted
+        elif kind == _ATTR_MESSAGE_DIGEST:
+            if message_digest is not None:
+                raise ParseError(_WHAT, "repeated message-digest attribute")
+            with _asn1crypto("message-digest attribute"):
+                message_digest = bytes(values[0].native)
+        else:
+            with _asn1crypto("signing-time attribute"):
+                when = values[0].native
+            signing_time = when if isinstance(when, datetime.datetime) else None
+    if signed_content_type is None or message_digest is None:
+        raise ParseError(_WHAT, "content-type or message-digest signed attribute missing")
+    return signed_content_type, message_digest, signing_time
 
 
 _ATTR_CONTENT_TYPE = "1.2.840.113549.1.9.3"
