@@ -23,9 +23,8 @@ def main() -> None:
     target = MIGRATIONS / "versions" / "0001_initial_schema.py"
     target.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        command.revision(
-            alembic_config(f"sqlite:///{tmp}/empty.db"), message="initial schema", autogenerate=True, rev_id="0001"
-        )
+        config = alembic_config(f"sqlite:///{tmp}/empty.db")
+        command.revision(config, message="initial schema", autogenerate=True, rev_id="0001")
     text = target.read_text(encoding="utf-8")
     # the generation date would make every regeneration a diff
     text = "\n".join(line for line in text.splitlines() if not line.startswith("Create Date:")) + "\n"

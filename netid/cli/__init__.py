@@ -1,79 +1,77 @@
-"""The ``netid`` command: read cards, list readers, run the end-to-end demo.
-
-netid card readers                       list the readers NetID can use
-netid card read --reader sim             read (and verify) a card; personal number masked
-netid demo --out demo-out                card → netcert batch → RP question → yes/no answers
-"""
+"""The ``netid`` command (see :mod:`netid.cli.parser` for its commands, :mod:`netid.cli.exit_codes` for
+what it exits with). Run as ``netid``, ``python -m netid`` or ``python -m netid.cli``."""
 
 from __future__ import annotations
 
-import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+from netid.cli.exit_codes import EXIT_CODES, ExitCode
+from netid.cli.parser import build_parser
+from netid.cli.problems import Problem, problem_for
 
-from netid.errors import NetIDError
+if TYPE_CHECKING:
+    import argparse
+
+    from netid.cli.output import Output
+
+__all__ = ["EXIT_CODES", "ExitCode", "main"]
+
+Handler = Callable[["Output", "argparse.Namespace"], ExitCode]
+
+RICH_MISSING = Problem(
+    ExitCode.MISSING_PACKAGE,
+    "the netid command needs the 'rich' package, which is not installed",
+    "pip install 'netid[cli]'",
+)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="netid", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    card = sub.add_parser("card", help="work with ID card chips").add_subparsers(
-        dest="card_command", required=True
-    )
-    card.add_parser("readers", help="list the card readers NetID can use")
-    read = card.add_parser("read", help="read and verify an ID card chip")
-    read.add_argument(
-        "--reader",
-        default="sim",
-        help="sim | nfc[:usb[:vid:pid]] | nfc:udp:HOST:PORT | pcsc[:NAME] (default: sim, a test card)",
-    )
-    key = read.add_mutually_exclusive_group()
-    key.add_argument("--mrz", metavar="DOCNO,YYMMDD,YYMMDD", help="document number, birth date, expiry date")
-    key.add_argument("--can", metavar="NNNNNN", help="card access number printed on the card")
-    read.add_argument(
-        "--trust", metavar="CSCA.pem", action="append", default=[], help="trusted CSCA certificate"
-    )
-    read.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a card")
-
-    demo = sub.add_parser("demo", help="the whole journey on a simulated card, in process")
-    demo.add_argument("--out", default="demo-out", help="where to write what crossed the wire")
-    demo.add_argument("--seed", type=int, default=7, help="test-card seed")
-    return parser
+def _handler(spec: str) -> Handler:
+    module, _, function = spec.partition(":")
+    handler: Handler = getattr(importlib.import_module(module), function)
+    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    # a pipe or CI log gets 100 columns rather than rich's 80, so tables and verdicts stay on one line
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 100)
+    """Run ``netid`` with ``argv`` (default: the process's arguments); return the exit code."""
+    parser = build_parser()
     try:
-        if args.command == "demo":
-            from netid.demo import run_demo
-
-            run_demo(console, out_dir=args.out, seed=args.seed)
-        elif args.card_command == "readers":
-            from netid.cli.card import list_readers_command
-
-            list_readers_command(console)
-        else:
-            from netid.cli.card import read_card_command
-
-            read_card_command(
-                console,
-                reader_spec=args.reader,
-                mrz=args.mrz,
-                can=args.can,
-                trust=args.trust,
-                timeout=args.timeout,
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
+    if args.handler is None:  # `netid`, `netid card`: a group without its command shows its help
+        args.help_parser.print_help()
+        return ExitCode.OK
+    try:
+        from netid.cli.output import Output
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] != "rich":
+            raise
+        RICH_MISSING.print()
+        return RICH_MISSING.code
+    out = Output(json=bool(getattr(args, "json", False)))
+    try:
+        return int(_handler(args.handler)(out, args))
+    except KeyboardInterrupt:
+        problem = Problem(ExitCode.INTERRUPTED, "interrupted")
+    except Exception as exc:
+        expected = problem_for(exc, help_command=args.help_parser.prog)
+        if expected is not None:
+            problem = expected
+        else:  # not a failure NetID reports on purpose: a bug, shown with its traceback
+            traceback.print_exc()
+            problem = Problem(
+                ExitCode.INTERNAL,
+                f"internal error: {type(exc).__name__}: {exc}",
+                "this is a bug in NetID; please report it with the traceback above",
             )
-    except NetIDError as exc:
-        from netid.card.backends.registry import describe_reader_error
-
-        console.print(f"[bold red]error:[/] {describe_reader_error(exc)}")
-        return 1
-    return 0
+    if out.json:
+        out.emit_json({"error": problem.as_json()})
+    problem.print()
+    return problem.code
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Specs:
 
 =======================  ==========================================================================
 ``sim`` / ``sim:SEED``   the in-process chip simulator with a test-kit card (default seed 0)
+``sim:SEED:FAULT``       TEST ONLY: ``tampered-dgN`` (one byte of DGN changed), ``cloned`` (other AA key)
 ``nfc``                  the first nfcpy-supported USB reader (``nfc:usb``)
 ``nfc:usb:054c:06c3``    an nfcpy device path after ``nfc:`` (``usb:…``, ``tty:…``, ``udp:host:port``)
 ``pcsc``                 the first PC/SC reader with a card in it (else the first PC/SC reader)
@@ -30,6 +31,16 @@ from netid.errors import (
 )
 
 SPEC_HELP = "sim, sim:SEED, nfc, nfc:usb[:VID:PID], nfc:udp:HOST:PORT, pcsc, pcsc:NAME"
+
+
+class MissingBackendError(ReaderError):
+    """The backend's optional package is not installed; ``install`` is the command that provides it."""
+
+    def __init__(self, kind: str, install: str | None) -> None:
+        super().__init__(f"missing package for the {kind} backend: {install or 'not installable'}")
+        self.kind = kind
+        self.install = install
+
 
 #: ``(argument after "kind:") -> CardReader``
 ReaderFactory = Callable[[str], CardReader]
@@ -58,7 +69,7 @@ class Backend:
     def load(self) -> ReaderFactory:
         module, _, function = self.factory.partition(":")
         if not self.available():
-            raise ReaderError(f"missing package for the {self.kind} backend: {self.install}")
+            raise MissingBackendError(self.kind, self.install)
         factory: ReaderFactory = getattr(importlib.import_module(module), function)
         return factory
 
@@ -81,7 +92,8 @@ def backends() -> tuple[Backend, ...]:
 register_backend(
     Backend(
         "sim",
-        "in-process chip simulator with a TEST card from netid.testing (sim:SEED)",
+        "in-process chip simulator with a TEST card from netid.testing "
+        "(sim:SEED; faults sim:SEED:tampered-dgN, sim:SEED:cloned)",
         "netid.testing.cards:open_simulator_reader",
     )
 )
@@ -118,8 +130,8 @@ class ReaderInfo:
 def open_reader(spec: str) -> CardReader:
     """The reader named by ``spec`` (see the module docstring). Nothing is opened until ``connect()``.
 
-    Raises :class:`UsageError` for an unknown kind or a malformed argument, :class:`ReaderError` when the
-    backend's package is not installed (the message names the install command).
+    Raises :class:`UsageError` for an unknown kind or a malformed argument, :class:`MissingBackendError`
+    (a :class:`ReaderError`) when the backend's package is not installed (it names the install command).
     """
     if not isinstance(spec, str):
         raise UsageError("a reader spec is a string")
@@ -163,6 +175,9 @@ def _nfc_usb_readers() -> list[ReaderInfo]:
 def describe_reader_error(exc: BaseException) -> str:
     """A plain-English sentence for a reader failure, fit to show to the person holding the card."""
     detail = str(exc).strip()
+    if isinstance(exc, MissingBackendError):
+        install = f": {exc.install}" if exc.install else ""
+        return f"Missing package for the {exc.kind} reader backend{install}"
     if isinstance(exc, NoReaderError):
         return (
             "No card reader found. Plug in a supported reader (see docs/hardware.md); for a PC/SC "

@@ -1,0 +1,151 @@
+"""The ``netid`` command line: every command's arguments, and which function runs it.
+
+Building the parser imports nothing heavy (no rich, no cryptography), so ``netid --help`` and
+``netid --version`` are quick and work without the ``cli`` extra. A command names its handler as
+``"module:function"`` (the reader registry's convention); :func:`netid.cli.main` imports it when the
+command runs. A new command group adds one ``_add_…`` function here and its handlers in their own module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from netid.cli.exit_codes import ExitCode, exit_code_table
+from netid.cli.problems import Problem
+
+DESCRIPTION = """\
+NetID: read and verify ID card chips, list card readers, and run the whole journey
+(card, network certificates, an app's yes/no questions) on a simulated card.
+
+examples:
+  netid card readers                          readers attached, and every reader backend
+  netid card read --reader sim                read and verify a simulated TEST card
+  netid card read --reader pcsc --can 123456 --trust csca.pem
+  netid card read --reader sim --json         the same, as JSON for scripts
+  netid demo --out demo-out                   card -> netcerts -> app asks -> yes/no answers"""
+
+READER_HELP = (
+    "sim[:SEED] (a TEST card; sim:SEED:tampered-dgN and sim:SEED:cloned fail verification) | "
+    "nfc[:usb[:VID:PID]] | nfc:udp:HOST:PORT | pcsc[:NAME]   (default: sim)"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with NetID's error format: the usage, one error line, one hint line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        Problem(ExitCode.USAGE, message, f"`{self.prog} --help` shows the options").print()
+        raise SystemExit(ExitCode.USAGE)
+
+
+class _Version(argparse.Action):
+    """``--version``, reading the installed version only when asked (importlib.metadata is slow to load)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> NoReturn:
+        import netid
+
+        print(f"netid {netid.__version__}")
+        parser.exit(ExitCode.OK)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError("the timeout is more than 0 and at most 3600 seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``netid`` parser. Each command sets ``handler`` (``"module:function"``, or ``None`` for a group
+    that only shows its help) and ``help_parser`` (whose ``--help`` a usage hint names)."""
+    parser = _Parser(
+        prog="netid",
+        description=DESCRIPTION,
+        epilog=f"exit codes:\n{exit_code_table()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
+    parser.set_defaults(handler=None, help_parser=parser)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout for scripts (progress on stderr)",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_card(commands, common)
+    _add_demo(commands)
+    return parser
+
+
+def _add_card(commands: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
+    card = commands.add_parser("card", help="work with ID card chips", description="Work with ID card chips.")
+    card.set_defaults(help_parser=card)
+    sub = card.add_subparsers(title="commands", metavar="COMMAND")
+
+    readers = sub.add_parser(
+        "readers",
+        parents=[common],
+        help="list the card readers NetID can use",
+        description="List the attached card readers, and every reader backend with its install command.",
+    )
+    readers.set_defaults(handler="netid.cli.card:readers_command", help_parser=readers)
+
+    read = sub.add_parser(
+        "read",
+        parents=[common],
+        help="read and verify an ID card chip",
+        description=(
+            "Read an ID card chip and verify it: passive authentication (the data is signed by a Document "
+            "Signer that chains to a trusted CSCA) and active authentication (the chip signs a fresh "
+            "challenge, so it is not a clone). The personal number is shown masked, also with --json. "
+            "Exit code 0: the card verified; 1: it did not (see `netid --help` for the others)."
+        ),
+    )
+    read.set_defaults(handler="netid.cli.card:read_command", help_parser=read)
+    read.add_argument("--reader", default="sim", metavar="SPEC", help=READER_HELP)
+    key = read.add_mutually_exclusive_group()
+    key.add_argument(
+        "--mrz",
+        metavar="DOCNO,YYMMDD,YYMMDD",
+        help="document number, birth date and expiry date, as printed in the MRZ",
+    )
+    key.add_argument("--can", metavar="NNNNNN", help="the card access number printed on the card")
+    read.add_argument(
+        "--trust",
+        metavar="CSCA.pem",
+        action="append",
+        default=[],
+        help="a trusted CSCA certificate file (PEM with one or more certificates, or DER); repeatable",
+    )
+    read.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=15.0,
+        metavar="SECONDS",
+        help="how long to wait for a card (default 15)",
+    )
+
+
+def _add_demo(commands: argparse._SubParsersAction[Any]) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="the whole journey on a simulated card, in process",
+        description=(
+            "Read a simulated ID card, mint network certificates, let an app ask yes/no questions and "
+            "verify the answers. Everything that crossed the wire is written to --out."
+        ),
+    )
+    demo.set_defaults(handler="netid.cli.demo:demo_command", help_parser=demo)
+    demo.add_argument("--out", default="demo-out", metavar="DIR", help="where to write what crossed the wire")
+    demo.add_argument("--seed", type=int, default=7, help="the test card's seed (default 7)")
