@@ -235,3 +235,20 @@ class WalletRefusal(WalletError):  # noqa: N818 - a deliberate refusal, not a fa
     def from_error(cls, exc: VerificationError) -> WalletRefusal:
         """The refusal for a failed request check: the same code and message (the code said once)."""
         return cls(exc.code, exc.message)
+
+
+class EnrollmentError(WalletError):
+    """Enrolling with an issuer (:func:`netid.wallet.enroll.enroll`) or fetching a batch failed.
+
+    ``code`` is stable: the issuer's own problem code when it refused (one of :data:`ISSUANCE_CODES`, or
+    ``invalid_request``, ``validation``, ``too_large``, ``rate_limited``, …), or one of the wallet's:
+    ``"transport"`` (the issuer could not be reached, or answered with a server error: retry later) and
+    ``"protocol"`` (the issuer's answer is not what the protocol says: a bug or a wrong issuer URL).
+    ``status`` is the HTTP status when there was one. The message never contains personal data.
+    """
+
+    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status

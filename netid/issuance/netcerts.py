@@ -43,6 +43,7 @@ from netid.credentials.netno import is_valid_netno, pairwise_subject
 from netid.credentials.sdjwt.issue import SD, issue_sd_jwt
 from netid.errors import UsageError
 from netid.issuance.status_lists import status_claim
+from netid.names import canonical_name
 from netid.personal_number import age_on, is_valid_personal_number
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def _disclosable_claims(
     age = age_on(attrs.date_of_birth, earliest_day)
     claims: dict[str, Any] = {f"age_over_{t}": SD(age >= t) for t in sorted(policy.age_thresholds)}
     claims["doc_valid"] = SD(attrs.document_expiry >= latest_day)
-    claims["name"] = SD(attrs.full_name)
+    claims["name"] = SD(canonical_name(attrs.full_name))  # the one form name_equals compares (§3)
     claims["id_number"] = SD(attrs.personal_number)
     claims["region_province"] = SD(attrs.region_province)
     claims["region_city"] = SD(attrs.region_city)
@@ -178,6 +179,7 @@ def mint_netcert_batch(
     now: int,
     rng: Callable[[int], bytes],
     scope: RpScope | None = None,
+    day_offsets: Sequence[int] | None = None,
 ) -> list[str]:
     """Mint one single-use netcert (issuer-signed SD-JWT, no key binding) per holder key.
 
@@ -188,6 +190,12 @@ def mint_netcert_batch(
     :class:`RpScope`); without it the batch is anonymous. ``rng`` supplies the salts
     (``secrets.token_bytes`` in production, a seeded source in tests). Signed with the profile's netcert
     key under its policy.
+
+    ``day_offsets[i]`` (whole days, ``>= 0``) moves credential *i*'s coarse window back by that many days:
+    ``iat`` and ``exp`` both shift, the validity stays ``validity_days``, and the age and document
+    predicates are evaluated for that credential's own window. An issuer draws them independently per
+    credential so the dates do not link a batch's members (two credentials of one batch with the same
+    ``iat`` would narrow a person down to that day's batch). ``None``: every window starts today.
     """
     if type(now) is not int:
         raise UsageError("now must be an int of Unix seconds")
@@ -204,17 +212,21 @@ def mint_netcert_batch(
         raise UsageError("holder_jwks must be public keys")
     if len(set(status)) != count or any(type(i) is not int or i < 0 for _, i in status):
         raise UsageError("status entries must be distinct (list, non-negative index) pairs")
+    offsets = [0] * count if day_offsets is None else list(day_offsets)
+    if len(offsets) != count or any(type(d) is not int or d < 0 for d in offsets):
+        raise UsageError("day_offsets needs one non-negative whole number of days per credential")
 
     subject = pairwise_subject(scope.netno, scope.sector, scope.pairwise_key) if scope is not None else None
     netno = scope.netno if scope is not None and scope.include_netno else None
     key = profile.keys.netcert
-    iat, exp = policy.window(now)
+    base_iat, base_exp = policy.window(now)
     # Only the chip-authentication class (3 values) is always visible: the verifier needs nothing else for
     # the assurance level. Enrollment factors stay with the issuer: a list of them would partition
     # holders by enrollment path, an always-visible handle shared across every RP (protocol.md §3).
     assurance = {"chip_auth": attrs.chip_auth}
     out: list[str] = []
-    for holder_jwk, (status_uri, status_idx) in zip(holder_jwks, status, strict=True):
+    for holder_jwk, (status_uri, status_idx), offset in zip(holder_jwks, status, offsets, strict=True):
+        iat, exp = base_iat - offset * _DAY, base_exp - offset * _DAY
         claims: dict[str, Any] = {
             "iss": profile.issuer,
             "vct": NETCERT_VCT,

@@ -133,9 +133,9 @@ def open_counter_request(
     (:class:`VerificationError` codes): text of the right form and size (``request``); the signed-object
     checks (``request``, ``algorithm``, ``rp_certificate``, ``request_signature``), with a lifetime of at
     most ``policy.max_counter_request_lifetime``; ``client_id`` is the certificate's (``client_id``);
-    ``counter_id`` and the ``netid`` parameters are well-formed and the DCQL query is a NetID query
-    (``request``); the purpose is registered (``purpose``); every predicate is within the certificate
-    (``rp_scope``).
+    scope first — the DCQL query's bounded shape (``request``), every claim within the certificate and at
+    most one age threshold (``rp_scope``); ``counter_id`` and the ``netid`` parameters are well-formed and
+    the DCQL query is exactly a NetID query (``request``); the purpose is registered (``purpose``).
     """
     if not isinstance(qr_text, str) or len(qr_text) > QR_MAX_BYTES:
         raise VerificationError("request", "not a counter QR")

@@ -354,13 +354,13 @@ class TestWorld:
 
     # --- the relying party and the holder --------------------------------------------------------
 
-    def request(self, query: Query, **kw: Any) -> PresentationRequest:
-        """The RP's signed request for ``query``."""
+    def request(self, query: Query, *, response_uri: str = RESPONSE_URI, **kw: Any) -> PresentationRequest:
+        """The RP's signed request for ``query`` (answered at ``response_uri``)."""
         return build_request(
             query,
             rp_key=self.rp_key,
             rp_certificate=self.rp_cert,
-            response_uri=RESPONSE_URI,
+            response_uri=response_uri,
             now=self.clock(),
             rng=self.rng,
             **kw,

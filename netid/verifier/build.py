@@ -11,11 +11,11 @@ and response URI online; a counter id and a random ``jti`` in person.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 from netid.credentials.jose import SigningKey, b64url_encode, jwk_thumbprint, public_jwk, sign_jws
-from netid.errors import UsageError
+from netid.errors import ParseError, UsageError
 from netid.oid4vp.certificate import RpCertificate, rp_certificate_unverified
 from netid.oid4vp.dcql import build_dcql
 from netid.oid4vp.in_person import (
@@ -27,14 +27,19 @@ from netid.oid4vp.in_person import (
     valid_counter_id,
 )
 from netid.oid4vp.request import (
+    ENCRYPTED_RESPONSE_MODE,
     MAX_RANDOM_TOKEN_CHARS,
     MIN_RANDOM_TOKEN_CHARS,
     REQUEST_AUD,
     REQUEST_TYP,
+    RESPONSE_ENC_VALUES,
+    RESPONSE_MODES,
     PresentationRequest,
     RequestTerms,
+    client_metadata,
     is_random_token,
     request_from_claims,
+    response_encryption_from_claims,
 )
 from netid.verifier.query import Query
 
@@ -70,6 +75,12 @@ def _sign_request(
         raise UsageError("purpose is not registered in the RP certificate")
     predicates = query.predicates()
     for pred in predicates:
+        if pred.scope == "age_over" and cert.age_thresholds is not None and not cert.allows(pred):
+            supported = ", ".join(str(t) for t in cert.age_thresholds)
+            raise UsageError(
+                f"the issuer does not mint {pred.name!r} (it would answer False for everyone): the "
+                f"thresholds it mints are {supported}"
+            )
         if not cert.allows(pred):
             raise UsageError(f"the RP certificate does not allow {pred.name!r}")
     if jwk_thumbprint(public_jwk(rp_key)) != jwk_thumbprint(cert.request_jwk):
@@ -101,13 +112,28 @@ def build_request(
     state: str | None = None,
     rng: Rng = secrets.token_bytes,
     ttl: int = 300,
+    response_mode: Literal["direct_post", "direct_post.jwt"] = "direct_post",
+    encryption_jwk: Mapping[str, Any] | None = None,
+    enc_values: Sequence[str] = RESPONSE_ENC_VALUES,
 ) -> PresentationRequest:
     """Build and sign the OpenID4VP request for ``query``.
 
     ``client_id`` defaults to (and, if given, must equal) ``verifier_attestation:<rp id>``. ``nonce`` and
-    ``state`` default to 128 random bits from ``rng``. Raises :class:`UsageError` if the query asks for a
-    predicate or purpose outside the certificate, ``response_uri`` is not registered in it, or ``rp_key``
-    is not the certificate's request-signing key — a wallet would refuse all of these.
+    ``state`` default to 128 random bits from ``rng``. ``now`` is an ``int`` of Unix seconds. The request
+    carries ``client_metadata`` naming ``dc+sd-jwt`` and the algorithms the verifier accepts.
+    ``response_uri`` is an exact entry of the certificate's ``response_uris`` or one path segment of
+    22-128 base64url characters (e.g. a transaction id) under an entry ending in ``/``.
+
+    ``response_mode="direct_post.jwt"`` asks for a response encrypted to ``encryption_jwk`` (the RP's
+    public P-256 key as :func:`netid.oid4vp.response.encryption_jwk` makes it: ``use`` ``enc``, ``alg``
+    ``ECDH-ES``, a ``kid``), published in ``client_metadata.jwks`` with
+    ``encrypted_response_enc_values_supported`` = ``enc_values`` (OpenID4VP 1.0 §8.3).
+
+    Raises :class:`UsageError` if the query asks for a predicate or purpose outside the certificate (or
+    an age threshold the issuer does not mint: the message names those it does), ``response_uri`` is not
+    registered in it or not ``https`` (``http`` to loopback only if the issuer certified it so, in
+    development), ``rp_key`` is not the certificate's request-signing key, or the encryption key or
+    ``enc_values`` are not what a wallet encrypts with — a wallet would refuse all of these.
     """
     nonce = nonce if nonce is not None else b64url_encode(rng(16))
     state = state if state is not None else b64url_encode(rng(16))
@@ -116,19 +142,23 @@ def build_request(
             f"nonce and state must be base64url of {MIN_RANDOM_TOKEN_CHARS}-{MAX_RANDOM_TOKEN_CHARS} "
             "characters (>= 128 random bits; specs/protocol.md §5)"
         )
+    metadata = _client_metadata(response_mode, encryption_jwk, enc_values)
 
     def online(cert: RpCertificate) -> dict[str, Any]:
         if client_id is not None and client_id != cert.client_id:
             raise UsageError(f"client_id must be {cert.client_id!r} for this certificate")
-        if response_uri not in cert.response_uris:
+        if not cert.response_uri_registered(response_uri):
             raise UsageError("response_uri is not registered in the RP certificate")
+        if not cert.response_uri_allowed(response_uri, allow_loopback_http=True):
+            raise UsageError("response_uri must be https (http only to a loopback host, in development)")
         return {
             "aud": REQUEST_AUD,
             "response_type": "vp_token",
-            "response_mode": "direct_post",
+            "response_mode": response_mode,
             "response_uri": response_uri,
             "nonce": nonce,
             "state": state,
+            "client_metadata": metadata,
         }
 
     return _sign_request(
@@ -141,6 +171,33 @@ def build_request(
         mode_claims=online,
         parse=request_from_claims,
     )
+
+
+def _client_metadata(
+    response_mode: str, encryption_jwk: Mapping[str, Any] | None, enc_values: Sequence[str]
+) -> dict[str, Any]:
+    """The request's ``client_metadata``, checked the way a wallet will check it."""
+    if response_mode not in RESPONSE_MODES:
+        raise UsageError(f"response_mode must be one of {RESPONSE_MODES}")
+    if response_mode != ENCRYPTED_RESPONSE_MODE:
+        if encryption_jwk is not None:
+            raise UsageError("encryption_jwk is only for response_mode='direct_post.jwt'")
+        return client_metadata()
+    if encryption_jwk is None:
+        raise UsageError("response_mode='direct_post.jwt' needs the RP's encryption_jwk")
+    values = tuple(enc_values)
+    if not values or any(v not in RESPONSE_ENC_VALUES for v in values):
+        raise UsageError(f"enc_values must be a non-empty selection of {RESPONSE_ENC_VALUES}")
+    metadata = client_metadata(encryption_jwk, values)
+    try:
+        encryption = response_encryption_from_claims(
+            {"response_mode": response_mode, "client_metadata": metadata}
+        )
+    except ParseError as exc:
+        raise UsageError(f"encryption_jwk is not a key a wallet encrypts to: {exc.reason}") from exc
+    if encryption is None or encryption.kid != encryption_jwk.get("kid"):  # one key, so it is the one
+        raise UsageError("encryption_jwk is not a key a wallet encrypts to")
+    return metadata
 
 
 def build_counter_request(
@@ -157,8 +214,9 @@ def build_counter_request(
 
     ``ttl`` is how long the QR may be shown (a desk screen may keep one all day; freshness comes from the
     window, not from this). ``rng`` supplies the 128-bit ``jti``. Raises :class:`UsageError` for a purpose
-    or predicate outside the certificate, a ``rp_key`` that is not the certificate's, a bad
-    ``counter_id`` (1-64 printable characters) or a request too large for a QR code.
+    or predicate outside the certificate (or an age threshold the issuer does not mint), a ``rp_key``
+    that is not the certificate's, a bad ``counter_id`` (1-64 printable characters) or a request too
+    large for a QR code.
     """
     if not valid_counter_id(counter_id):
         raise UsageError("counter_id must be 1-64 printable characters without surrounding spaces")

@@ -26,7 +26,11 @@ class Query:
     """What an RP wants to know, in its own terms.
 
     Every field left at its default is not asked. ``name_equals``/``id_number_equals`` are values the RP
-    already holds (e.g. typed by the user); the answer says whether they match the card. ``region_in``
+    already holds (e.g. typed by the user); the answer says whether they match the card. A name is
+    compared in its canonical form (:func:`netid.names.canonical_name`: NFKC, one middle dot, no spaces),
+    the form the issuer mints it in, so "阿依古丽•买买提" matches a card's "阿依古丽·买买提". ``age_over``
+    must be a threshold the issuer mints (the RP certificate's ``age_thresholds``; checked when the
+    request is built). ``region_in``
     takes codes of one level (2, 4 or 6 digits). ``min_mode`` is the weakest holder-authentication mode
     accepted (``device`` < ``pin`` < ``face`` < ``pin+face``). ``purpose`` must be one of the purposes in
     the RP's certificate; wallets show it to the user.

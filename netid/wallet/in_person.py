@@ -72,9 +72,9 @@ def answer_counter(
     try:
         opened = open_counter_request(qr_text, trust=trust, now=now, policy=policy)
     except VerificationError as exc:
-        raise WalletRefusal(exc.code, str(exc)) from exc
+        raise WalletRefusal.from_error(exc) from exc
     check_rp_status(opened.certificate, rp_status)
-    presentation = disclose_and_bind(
+    presentation, _disclosed = disclose_and_bind(
         opened,
         credentials,
         keystore=keystore,

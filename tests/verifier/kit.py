@@ -4,6 +4,7 @@ re-signed requests for negative tests. Every key here is a TEST key derived from
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from netid.credentials.jose import SigningKey, decode_jws_unverified, public_jwk, sign_jws
@@ -41,6 +42,8 @@ __all__ = [
     "personal_number",
     "register_rp",
     "resign",
+    "standard_dcql_errors",
+    "standard_wallet_answers",
 ]
 
 World = TestWorld
@@ -158,6 +161,7 @@ def register_rp(
     response_uris: tuple[str, ...] = (RESPONSE_URI,),
     now: int | None = None,
     status: tuple[str, int] | None = None,
+    allow_loopback_http: bool = False,
 ) -> str:
     """Register another RP (sector = its id) with the world's issuer; return its access certificate."""
     registration = RpRegistration(
@@ -168,7 +172,91 @@ def register_rp(
         purposes=purposes,
         response_uris=response_uris,
         request_jwk=public_jwk(key),
+        allow_loopback_http=allow_loopback_http,
     )
     return issue_rp_certificate(
         w.profile, registration, now=w.clock() - 10 if now is None else now, status=status
     )
+
+
+# --- an independent reading of OpenID4VP 1.0 DCQL (what other implementations check) -----------------
+
+_DCQL_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def standard_dcql_errors(q: Any) -> list[str]:
+    """What an independent DCQL parser checks (OpenID4VP 1.0 §6): every array non-empty, ids well formed
+    and unique, every reference resolves, ``meta`` present."""
+    errors: list[str] = []
+    creds = q.get("credentials")
+    if not isinstance(creds, list) or not creds:
+        return ["credentials must be a non-empty array"]
+    ids = [c.get("id") for c in creds]
+    if len(set(ids)) != len(ids):
+        errors.append("duplicate credential query id")
+    for c in creds:
+        if not isinstance(c.get("id"), str) or not _DCQL_ID.fullmatch(c["id"]):
+            errors.append("credential query id")
+        if not isinstance(c.get("format"), str) or not isinstance(c.get("meta"), dict):
+            errors.append("format and meta are required")
+        claims = c.get("claims")
+        if "claims" in c and (not isinstance(claims, list) or not claims):
+            errors.append("claims must be a non-empty array")
+        for claim in claims or []:
+            if not isinstance(claim.get("path"), list) or not claim["path"]:
+                errors.append("path must be a non-empty array")
+            values = claim.get("values")
+            if "values" in claim and (not isinstance(values, list) or not values or not all(
+                    type(v) in (str, int, bool) for v in values)):  # fmt: skip
+                errors.append("values must be a non-empty array of strings, integers or booleans")
+        claim_ids = {claim.get("id") for claim in claims or []}
+        if "claim_sets" in c:
+            sets = c["claim_sets"]
+            if not isinstance(sets, list) or not sets or any(not isinstance(s, list) or not s for s in sets):
+                errors.append("claim_sets: array must be non-empty")
+            elif any(i not in claim_ids for s in sets for i in s):
+                errors.append("claim_sets reference unknown claims")
+    for cs in q.get("credential_sets", [{"options": [ids]}]):
+        options = cs.get("options")
+        if (
+            not isinstance(options, list)
+            or not options
+            or any(not isinstance(o, list) or not o for o in options)
+        ):
+            errors.append("credential_sets options: array must be non-empty")
+        elif any(i not in ids for o in options for i in o):
+            errors.append("credential_sets reference unknown credential queries")
+        if "required" in cs and type(cs["required"]) is not bool:
+            errors.append("required must be a boolean")
+    if "credential_sets" in q and (not isinstance(q["credential_sets"], list) or not q["credential_sets"]):
+        errors.append("credential_sets must be a non-empty array")
+    return errors
+
+
+def standard_wallet_answers(q: Any, claims: dict[str, Any]) -> set[str]:
+    """The credential query ids a standard wallet answers with one credential whose claims are ``claims``
+    (OpenID4VP 1.0 §6.4): a claim with ``values`` matches only the same JSON type and value; a query that
+    does not match is treated as if the credential did not exist; optional credential sets may go
+    unanswered, a required one unanswered means nothing at all is returned."""
+
+    def matches(cq: dict[str, Any]) -> bool:
+        for claim in cq.get("claims", []):
+            name = claim["path"][0]
+            if name not in claims:
+                return False
+            if "values" in claim and not any(
+                type(v) is type(claims[name]) and v == claims[name] for v in claim["values"]
+            ):
+                return False
+        return not cq.get("claim_sets")  # claim_sets are not needed by a NetID query
+
+    matching = {cq["id"] for cq in q["credentials"] if matches(cq)}
+    answered: set[str] = set()
+    for cs in q.get("credential_sets", [{"options": [[cq["id"] for cq in q["credentials"]]]}]):
+        option = next((o for o in cs["options"] if set(o) <= matching), None)
+        if option is None:
+            if cs.get("required", True):
+                return set()
+            continue
+        answered |= set(option)
+    return answered

@@ -492,3 +492,39 @@ def test_both_qr_codes_render(w: World) -> None:
         assert code.version <= 40 and code.mode == "byte"
     # the dynamic QR still fits with 15 % error correction (M), which phone-screen scanning prefers
     assert segno.make_qr(qr.encode("ascii"), error="M", boost_error=False).version <= 40
+
+
+# --- issue 8 --------------------------------------------------------------------------------------------
+
+
+def test_counter_qr_without_dcql_query(w: World) -> None:
+    """Issue 8 item 3: a counter QR without dcql_query raised KeyError from answer_counter."""
+    refused(w, resign_counter(w, counter(w), lambda c: c.pop("dcql_query")), "request")
+
+
+def test_counter_qr_lifetime_is_bounded(w: World) -> None:
+    """Issue 8 item 6: a counter QR living longer than Policy.max_counter_request_lifetime (7 days)."""
+    req = counter(w)
+    refused(w, resign_counter(w, req, lambda c: c.update(exp=c["iat"] + 7 * 86_400 + 1)), "request")
+    answer(w, resign_counter(w, req, lambda c: c.update(exp=c["iat"] + 7 * 86_400)))
+
+
+def test_counter_qr_asks_one_age_threshold(w: World) -> None:
+    """Issue 8 item 6: several thresholds in one counter QR reveal an age bracket."""
+    from netid.oid4vp.dcql import age_predicate, build_dcql
+
+    def bracket(c: dict[str, Any]) -> None:
+        q = build_dcql([age_predicate(18)])
+        second = build_dcql([age_predicate(14)])["credentials"][0]
+        q["credentials"].insert(0, second)
+        q["credential_sets"].insert(0, {"options": [[second["id"]]], "required": False})
+        c["dcql_query"] = q
+
+    refused(w, resign_counter(w, counter(w), bracket), "rp_scope")
+
+
+def test_counter_refusal_message_names_its_code_once(w: World) -> None:
+    """Issue 8 item 7: "request: request: …"."""
+    with pytest.raises(WalletRefusal) as exc:
+        answer(w, "NETIDC1:not a jws")
+    assert str(exc.value).count("request:") == 1

@@ -17,10 +17,10 @@ from netid.credentials.jose import load_public_jwk
 from netid.credentials.status_list import StatusList, parse_status_list_token
 from netid.errors import VERIFICATION_CODES, ParseError, VerificationError
 from netid.oid4vp import open_request, parse_rp_certificate
-from netid.oid4vp.dcql import build_dcql, parse_dcql
+from netid.oid4vp.dcql import MAX_CREDENTIAL_QUERIES, build_dcql, parse_dcql, requested_scopes
 from netid.verifier import Query
 from tests.strategies import mutated
-from tests.verifier.kit import STATUS_URI, World, make_world
+from tests.verifier.kit import STATUS_URI, World, make_world, standard_dcql_errors
 
 WORLD: World = make_world("EdDSA")
 REQUEST = WORLD.request(Query(purpose="age check", age_over=18, name_equals="张三丰"))
@@ -88,6 +88,42 @@ def test_dcql_near_shapes(value: Any) -> None:
     except ParseError:
         return
     assert parse_dcql(build_dcql(list(predicates))) == predicates  # whatever parses means one thing
+
+
+queries = st.builds(
+    Query,
+    purpose=st.just("p"),
+    age_over=st.none() | st.sampled_from([14, 16, 18, 60]),
+    name_equals=st.none() | st.sampled_from(["张三丰", "阿依古丽•买买提", "ZHANG SAN"]),
+    id_number_equals=st.none() | st.just("11010519491231002x"),
+    region_in=st.none() | st.sampled_from([["44"], ["4403", "1101"], ["440305"]]),
+    doc_valid=st.booleans(),
+    want_subject=st.booleans(),
+    want_netno=st.booleans(),
+)
+
+
+@given(queries)
+def test_every_query_is_standard_dcql_and_round_trips(query: Query) -> None:
+    """Whatever NetID builds, an independent DCQL parser accepts and NetID's parser reads back as is."""
+    dcql = build_dcql(query.predicates())
+    assert standard_dcql_errors(dcql) == []
+    assert parse_dcql(dcql) == query.predicates()
+    assert [name for name, _ in requested_scopes(dcql)] == [p.name for p in query.predicates()]
+
+
+@given(st.lists(json_values, max_size=3 * MAX_CREDENTIAL_QUERIES), st.lists(json_values, max_size=60))
+def test_dcql_work_is_bounded_by_its_shape(creds: list[Any], claims: list[Any]) -> None:
+    """Any number of credential queries or claims: refused or parsed, with only ParseError."""
+    for value in (
+        {"credentials": creds},
+        {"credentials": [{"id": "netcert", "format": "dc+sd-jwt", "claims": claims}]},
+    ):
+        for parse in (parse_dcql, requested_scopes):
+            try:
+                parse(value)
+            except ParseError:
+                continue
 
 
 @given(st.text(max_size=200), st.sampled_from([1, 2, 4, 8, 3]))

@@ -86,6 +86,24 @@ def test_rp_supplied_value_is_the_only_exception() -> None:
     assert PERSON.full_name not in text and DOB.isoformat() not in text
 
 
+def test_vp_token_ids_say_no_more_than_the_answers() -> None:
+    """Issue 8 item 11: each comparison is its own optional credential query; the ids the wallet answers
+    are exactly the comparisons proven true, all carried by one presentation — the RP learns nothing the
+    answers do not already say, and a non-matching value is neither disclosed nor named."""
+    w = make_world()
+    w.mint(1)
+    req = w.request(
+        Query(purpose="sign in", age_over=60, name_equals="李四", region_in=["44"], doc_valid=True)
+    )
+    vp = w.present(req)
+    answers = w.verifier.verify(vp, req)
+    assert set(vp) - {"netcert"} == {name for name, proven in answers.predicates.items() if proven}
+    assert set(vp) == {"netcert", "region_in", "doc_valid"}
+    assert len({p for presentations in vp.values() for p in presentations}) == 1
+    disclosed = {Disclosure.parse(d).name for d in split_sd_jwt(vp["netcert"][0]).disclosures}
+    assert disclosed == {"region_province", "doc_valid"}
+
+
 def test_answers_carry_no_values() -> None:
     w = make_world()
     w.mint(1, kind="rp", include_netno=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import urllib.parse
 from typing import Any
 
@@ -15,7 +16,16 @@ from netid.oid4vp.certificate import CLIENT_ID_PREFIX
 from netid.oid4vp.dcql import build_dcql, parse_dcql
 from netid.oid4vp.request import REQUEST_TYP
 from netid.verifier import Query
-from tests.verifier.kit import ISSUER, NOW, PERSON, RESPONSE_URI, fixed_key, make_world
+from tests.verifier.kit import (
+    ISSUER,
+    NOW,
+    PERSON,
+    RESPONSE_URI,
+    fixed_key,
+    make_world,
+    standard_dcql_errors,
+    standard_wallet_answers,
+)
 
 FULL = Query(
     purpose="sign in",
@@ -60,20 +70,25 @@ def test_request_object_shape() -> None:
     assert claims["nonce"] == req.nonce and len(req.nonce) >= 22
     assert claims["exp"] - claims["iat"] == 300
     assert claims["netid"] == {"purpose": "sign in", "min_mode": "pin"}
-    cq = claims["dcql_query"]["credentials"][0]
-    assert cq["format"] == "dc+sd-jwt" and cq["meta"] == {"vct_values": ["urn:netid:netcert:1"]}
-    by_id = {c["id"]: c for c in cq["claims"]}
-    assert by_id["age_over_18"] == {"id": "age_over_18", "path": ["age_over_18"], "values": [True]}
-    assert by_id["name"]["values"] == ["张三丰"]
-    assert by_id["id_number"]["values"] == [PERSON.personal_number.upper()]
-    assert by_id["region_city"]["values"] == ["1101", "4403"]
-    assert "values" not in by_id["sub"] and "values" not in by_id["netno"]
-    # required claims in every option; optional ones in every subset, largest first, ending with none
-    sets = cq["claim_sets"]
-    assert len(sets) == 2**5 and sets[0] == ["sub", "netno", "age_over_18", "doc_valid", "name", "id_number",
-                                              "region_city"]  # fmt: skip
-    assert sets[-1] == ["sub", "netno"]
-    assert all({"sub", "netno"} <= set(s) for s in sets)
+    dcql = claims["dcql_query"]
+    by_id = {cq["id"]: cq for cq in dcql["credentials"]}
+    assert all(cq["format"] == "dc+sd-jwt" and cq["meta"] == {"vct_values": ["urn:netid:netcert:1"]}
+               for cq in by_id.values())  # fmt: skip
+    # one optional credential query per comparison, named after its predicate, with its one claim
+    assert by_id["age_over_18"]["claims"] == [{"path": ["age_over_18"], "values": [True]}]
+    assert by_id["name_equals"]["claims"] == [{"path": ["name"], "values": ["张三丰"]}]
+    assert by_id["id_number_equals"]["claims"] == [
+        {"path": ["id_number"], "values": [PERSON.personal_number.upper()]}
+    ]
+    assert by_id["region_in"]["claims"] == [{"path": ["region_city"], "values": ["1101", "4403"]}]
+    # the required base query carries the identifier claims
+    assert by_id["netcert"]["claims"] == [{"path": ["sub"]}, {"path": ["netno"]}]
+    assert dcql["credential_sets"] == [
+        *({"options": [[i]], "required": False} for i in
+          ("age_over_18", "doc_valid", "name_equals", "id_number_equals", "region_in")),
+        {"options": [["netcert"]]},
+    ]  # fmt: skip
+    assert "claim_sets" not in json.dumps(dcql)  # nothing is enumerated: linear in the predicates
 
 
 def test_uri_forms_open_in_the_wallet() -> None:
@@ -170,24 +185,43 @@ def _dcql() -> dict[str, Any]:
     return build_dcql(FULL.predicates())
 
 
+def _cq(q: dict[str, Any], query_id: str) -> dict[str, Any]:
+    return next(cq for cq in q["credentials"] if cq["id"] == query_id)
+
+
+def _claim(q: dict[str, Any], query_id: str) -> dict[str, Any]:
+    claim: dict[str, Any] = _cq(q, query_id)["claims"][0]
+    return claim
+
+
 @pytest.mark.parametrize(
     "mutate",
     [
         lambda q: q["credentials"].append(dict(q["credentials"][0])),
         lambda q: q.update(credential_sets=[]),
+        lambda q: q.pop("credential_sets"),
+        lambda q: q["credential_sets"].pop(0),
+        lambda q: q["credential_sets"][0].update(required=0),  # 0 is not false
+        lambda q: q["credential_sets"][-1].update(required=False),  # the base query optional
+        lambda q: q.update(extra=1),
         lambda q: q["credentials"][0].update(format="mso_mdoc"),
         lambda q: q["credentials"][0].update(meta={"vct_values": ["urn:other"]}),
         lambda q: q["credentials"][0].update(require_cryptographic_holder_binding=False),
-        lambda q: q["credentials"][0]["claims"].append({"id": "birth_date", "path": ["birth_date"]}),
-        lambda q: q["credentials"][0]["claims"][0].update(values=[False]),
-        lambda q: q["credentials"][0]["claims"][0].update(path=["age_over_18", 0]),
-        lambda q: q["credentials"][0]["claims"][2].update(values=["a", "b"]),
-        lambda q: q["credentials"][0]["claims"][3].update(values=["not-normalised-x"]),
-        lambda q: q["credentials"][0]["claims"][4].update(values=["4403", "1101"]),  # unsorted
-        lambda q: q["credentials"][0]["claims"][4].update(values=["44"]),  # wrong level for the claim
-        lambda q: q["credentials"][0]["claim_sets"].pop(),
-        lambda q: q["credentials"][0]["claims"].append(q["credentials"][0]["claims"][0]),
-        lambda q: q["credentials"][0]["claims"][5].update(values=["x"]),  # sub with values
+        lambda q: q["credentials"][0].update(multiple=True),
+        lambda q: q["credentials"][0].update(id="age_over_16"),  # named after another predicate
+        lambda q: _cq(q, "netcert")["claims"].append({"path": ["birth_date"]}),
+        lambda q: _cq(q, "netcert")["claims"].clear(),
+        lambda q: _cq(q, "netcert").update(id="base"),
+        lambda q: _claim(q, "age_over_18").update(values=[False]),
+        lambda q: _claim(q, "age_over_18").update(path=["age_over_18", 0]),
+        lambda q: _claim(q, "age_over_18").update(id="x"),
+        lambda q: _claim(q, "name_equals").update(values=["a", "b"]),
+        lambda q: _claim(q, "id_number_equals").update(values=["not-normalised-x"]),
+        lambda q: _claim(q, "region_in").update(values=["4403", "1101"]),  # unsorted
+        lambda q: _claim(q, "region_in").update(values=["44"]),  # wrong level for the claim
+        lambda q: _cq(q, "age_over_18")["claims"].append({"path": ["doc_valid"], "values": [True]}),
+        lambda q: _cq(q, "netcert")["claims"][0].update(values=["x"]),  # sub with values
+        lambda q: _cq(q, "netcert")["claims"].append({"path": ["sub"]}),  # sub twice
     ],
 )
 def test_parse_dcql_is_strict(mutate: Any) -> None:
@@ -246,3 +280,219 @@ def test_typ_is_a_case_insensitive_media_type_everywhere() -> None:
         claims, w.rp_key, typ="application/OAuth-Authz-Req+JWT", extra_headers={"jwt": header["jwt"]}
     )
     assert open_request(upper, trust=w.trust, now=NOW).nonce == req.nonce
+
+
+# --- issue 8: bounded DCQL work, scope first, strict JSON types (items 2, 5) ---------------------------
+
+
+def _signed_with_dcql(w: Any, dcql: Any, query: Query | None = None, **claims: Any) -> str:
+    from tests.verifier.kit import resign
+
+    req = w.request(query or Query(purpose="age check", age_over=18))
+    return resign(w, req, lambda c: c.update(dcql_query=dcql, **claims))
+
+
+def _many_claims_dcql(n: int) -> dict[str, Any]:
+    """A DCQL query with ``n`` distinct optional claims in one credential query (what issue 8 sent)."""
+    claims = [{"id": f"age_over_{i}", "path": [f"age_over_{i}"], "values": [True]} for i in range(1, n + 1)]
+    cq = {"id": "netcert", "format": "dc+sd-jwt", "meta": {"vct_values": ["urn:netid:netcert:1"]},
+          "claims": claims}  # fmt: skip
+    return {"credentials": [cq]}
+
+
+def test_wallet_work_on_a_many_claim_request_is_bounded() -> None:
+    """Issue 8 item 2: 20 optional claims cost the wallet all 2^20 claim sets (190 MiB) before any check;
+    a request's parse must stay bounded whatever it asks (memory measured, not time)."""
+    import tracemalloc
+
+    w = make_world(scopes=("subject",))  # an RP allowed only the subject
+    token = _signed_with_dcql(w, _many_claims_dcql(20), Query(purpose="sign in", want_subject=True))
+    assert len(token) < 8192
+    tracemalloc.start()
+    try:
+        with pytest.raises(VerificationError) as exc:
+            open_request(token, trust=w.trust, now=NOW)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert exc.value.code == "request"
+    assert peak < 2 * 2**20, f"opening a 20-claim request peaked at {peak} bytes"
+
+
+def test_rp_scope_is_checked_before_the_query_is_parsed() -> None:
+    """Issue 8 item 2 (scope first): an out-of-scope claim is refused as rp_scope even when the rest of
+    the query would not parse (before: parse first, so 'request')."""
+    w = make_world(scopes=("age_over",))
+    dcql = build_dcql(Query(purpose="age check", age_over=18).predicates())
+    bad = {"path": ["id_number"], "values": ["not-normalised-x"]}
+    meta = {"vct_values": ["urn:netid:netcert:1"]}
+    dcql["credentials"].insert(
+        0, {"id": "id_number_equals", "format": "dc+sd-jwt", "meta": meta, "claims": [bad]}
+    )
+    with pytest.raises(VerificationError) as exc:
+        open_request(_signed_with_dcql(w, dcql), trust=w.trust, now=NOW)
+    assert exc.value.code == "rp_scope"
+
+
+@pytest.mark.parametrize("value", [1, 1.0, "true", 0])
+def test_dcql_values_compare_with_their_json_types(value: Any) -> None:
+    """Issue 8 item 5: ``values: [1]`` was read as ``[true]`` (Python's 1 == True)."""
+    q = build_dcql(Query(purpose="p", age_over=18, doc_valid=True).predicates())
+    for cq in q["credentials"]:
+        for claim in cq.get("claims", []):
+            if claim["path"][0] == "age_over_18":
+                claim["values"] = [value]
+    with pytest.raises(ParseError):
+        parse_dcql(q)
+
+
+def test_dcql_asks_at_most_one_age_threshold() -> None:
+    """Issue 8 item 6: several thresholds in one request would reveal an age bracket."""
+    from netid.oid4vp.dcql import age_predicate
+
+    with pytest.raises(UsageError):
+        build_dcql([age_predicate(14), age_predicate(18)])
+
+
+# --- issue 8: the RP certificate names the thresholds the issuer mints (item 5) ------------------------
+
+
+def test_certificate_carries_the_issuers_age_thresholds() -> None:
+    w = make_world()
+    cert = parse_rp_certificate(w.rp_cert, w.trust, NOW)
+    assert cert.age_thresholds == (14, 16, 18, 60)
+
+
+def test_build_request_refuses_a_threshold_the_issuer_does_not_mint() -> None:
+    """Issue 8 item 5: Query(age_over=21) answered False for a 76-year-old; refuse it when building."""
+    w = make_world()
+    for build in (w.request, lambda q: __import__("netid.verifier", fromlist=["x"]).build_counter_request(
+            q, rp_key=w.rp_key, rp_certificate=w.rp_cert, counter_id="gate-1", now=NOW)):  # fmt: skip
+        with pytest.raises(UsageError) as exc:
+            build(Query(purpose="age check", age_over=21))
+        assert "14, 16, 18, 60" in str(exc.value)
+    assert w.request(Query(purpose="age check", age_over=16)).predicates[0].name == "age_over_16"
+
+
+def test_issuer_refuses_an_age_scope_it_does_not_mint() -> None:
+    from netid.issuance import RpRegistration, issue_rp_certificate
+
+    w = make_world()
+    registration = RpRegistration(
+        rp_id="bar.example", name="Bar", sector="bar.example", allowed_predicates=["age_over_21"],
+        purposes=["age check"], response_uris=["https://bar.example/cb"], request_jwk=public_jwk(w.rp_key),
+    )  # fmt: skip
+    with pytest.raises(UsageError) as exc:
+        issue_rp_certificate(w.profile, registration, now=NOW)
+    assert "14, 16, 18, 60" in str(exc.value)
+
+
+def test_build_request_refuses_a_float_now() -> None:
+    """Issue 8 item 5: ``now=time.time()`` was signed as a float and refused by every wallet later."""
+    import time
+
+    from netid.verifier import build_request
+
+    w = make_world()
+    with pytest.raises(UsageError):
+        build_request(Query(purpose="age check", age_over=18), rp_key=w.rp_key, rp_certificate=w.rp_cert,
+                      response_uri=RESPONSE_URI, now=time.time())  # type: ignore[arg-type]  # fmt: skip
+
+
+# --- issue 8: names in one canonical form (item 5) ------------------------------------------------------
+
+
+def test_query_canonicalises_the_name_it_compares() -> None:
+    assert Query(purpose="p", name_equals="阿依古丽•买买提").predicates()[0].values == ("阿依古丽·买买提",)
+    assert Query(purpose="p", name_equals=" 张 三丰").predicates()[0].values == ("张三丰",)
+
+
+def test_wallet_refuses_a_name_value_not_in_canonical_form() -> None:
+    q = build_dcql(Query(purpose="p", name_equals="张三丰").predicates())
+    for cq in q["credentials"]:
+        for claim in cq.get("claims", []):
+            if claim["path"] == ["name"]:
+                claim["values"] = ["张 三丰"]
+    with pytest.raises(ParseError):
+        parse_dcql(q)
+
+
+# --- issue 8: OpenID4VP 1.0 as independent implementations read it (item 11) --------------------------
+
+
+@pytest.mark.parametrize("query", [
+    FULL,
+    Query(purpose="age check", age_over=18),
+    Query(purpose="age check", age_over=18, name_equals="张三丰", region_in=["44"]),
+    Query(purpose="sign in", want_subject=True),
+    Query(purpose="proof of a netcert"),
+])  # fmt: skip
+def test_dcql_is_standard(query: Query) -> None:
+    """Issue 8 item 11: every anonymous request ended its claim_sets with [], which a standard DCQL parser
+    refuses ("array must be non-empty")."""
+    assert standard_dcql_errors(build_dcql(query.predicates())) == []
+
+
+def test_a_standard_wallet_answers_no_to_a_value_that_does_not_match() -> None:
+    """Issue 8 item 11: with the empty claim set refused, §6.4.1 made a standard wallet return nothing at
+    all when one compared value did not match; each comparison must be answerable on its own."""
+    person = {"age_over_18": True, "age_over_60": False, "name": "张三丰", "region_province": "44",
+              "doc_valid": True}  # fmt: skip
+    q = build_dcql(Query(purpose="p", age_over=18, name_equals="李四", region_in=["44"], doc_valid=True)
+                   .predicates())  # fmt: skip
+    assert standard_wallet_answers(q, person) == {"netcert", "age_over_18", "region_in", "doc_valid"}
+    q = build_dcql(Query(purpose="p", age_over=60, name_equals="张三丰").predicates())
+    assert standard_wallet_answers(q, person) == {"netcert", "name_equals"}
+    q = build_dcql(Query(purpose="p", age_over=60).predicates())
+    assert standard_wallet_answers(q, person) == {"netcert"}  # a presentation still comes: "no", not silence
+    q = build_dcql(Query(purpose="p", age_over=18, want_subject=True).predicates())
+    assert standard_wallet_answers(q, person) == set()  # no RP-scoped credential: nothing
+    assert standard_wallet_answers(q, person | {"sub": "x"}) == {"netcert", "age_over_18"}
+
+
+def test_rp_certificate_is_a_verifier_attestation_jwt() -> None:
+    """Issue 8 item 11: OpenID4VP 1.0 §12 requires typ verifier-attestation+jwt for the attestation in the
+    request object's jwt header; NetID used netid-rp+jwt."""
+    w = make_world()
+    header, payload, _, _ = decode_jws_unverified(w.rp_cert)
+    assert header["typ"] == "verifier-attestation+jwt"
+    assert "allowed_predicates" in payload and "cnf" in payload and payload["sub"] == "shop.example"
+
+
+def test_request_carries_client_metadata() -> None:
+    """Issue 8 item 11: vp_formats_supported is REQUIRED unless known otherwise (OpenID4VP 1.0 §5.1)."""
+    w = make_world()
+    _, claims, _, _ = decode_jws_unverified(w.request(FULL).request_object)
+    formats = claims["client_metadata"]["vp_formats_supported"]
+    assert formats == {"dc+sd-jwt": {"sd-jwt_alg_values": ["EdDSA", "ES256"],
+                                     "kb-jwt_alg_values": ["EdDSA", "ES256"]}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["http://shop.example/netid/response", "http://127.0.0.1:8000/cb", "ftp://shop.example/x",
+     "https://user@shop.example/cb", "https://shop.example/cb#frag", "https:///cb", "shop.example/cb"],
+)  # fmt: skip
+def test_issuer_refuses_response_uris_that_are_not_https(uri: str) -> None:
+    """Issue 8 item 11: an http:// response URI was accepted in RP certificates."""
+    from netid.issuance import RpRegistration
+
+    w = make_world()
+    with pytest.raises(UsageError):
+        RpRegistration(rp_id="x", name="x", sector="x", allowed_predicates=["age_over"], purposes=["p"],
+                       response_uris=[uri], request_jwk=public_jwk(w.rp_key))  # fmt: skip
+
+
+def test_loopback_http_only_in_development_mode() -> None:
+    from netid.issuance import RpRegistration
+
+    w = make_world()
+    for uri in ("http://127.0.0.1:8000/cb", "http://[::1]/cb", "http://localhost:5000/netid"):
+        reg = RpRegistration(rp_id="x", name="x", sector="x", allowed_predicates=["age_over"], purposes=["p"],
+                             response_uris=[uri], request_jwk=public_jwk(w.rp_key),
+                             allow_loopback_http=True)  # fmt: skip
+        assert reg.response_uris == (uri,)
+    with pytest.raises(UsageError):  # development mode is for loopback only
+        RpRegistration(rp_id="x", name="x", sector="x", allowed_predicates=["age_over"], purposes=["p"],
+                       response_uris=["http://shop.example/cb"], request_jwk=public_jwk(w.rp_key),
+                       allow_loopback_http=True)  # fmt: skip

@@ -297,3 +297,189 @@ def test_rp_certificate_with_malformed_status_is_refused() -> None:
         parse_rp_certificate(bad, w.trust, NOW)
     assert getattr(exc.value, "code", None) == "rp_certificate"
     assert parse_rp_certificate(w.rp_cert, w.trust, NOW).status is None
+
+
+# --- issue 8: only the documented exceptions (item 3) ---------------------------------------------------
+
+
+def test_signed_request_without_dcql_query(w: World) -> None:
+    """Issue 8 item 3: a signed request without dcql_query raised KeyError from Wallet.present."""
+    refused(w, resign(w, w.request(AGE), lambda c: c.pop("dcql_query")), "request")
+
+
+@pytest.mark.parametrize(
+    "text", ["openid4vp://[?request=x", "openid4vp://?request=%", "openid4vp://x:99999/"]
+)
+def test_malformed_request_uri_is_a_refusal(w: World, text: str) -> None:
+    """Issue 8 item 3: ``openid4vp://[?request=x`` raised ValueError (urlsplit) out of Wallet.present."""
+    refused(w, text, "request")
+
+
+# --- issue 8: secure by default in the wallet (item 6) -------------------------------------------------
+
+
+def test_request_lifetime_is_bounded(w: World) -> None:
+    """Issue 8 item 6: a long-lived request is a replayable lure; the wallet refuses one living longer than
+    Policy.max_request_lifetime (default 3600 s)."""
+    req = w.request(AGE)
+    refused(w, resign(w, req, lambda c: c.update(exp=c["iat"] + 3601)), "request")
+    ok = resign(w, req, lambda c: c.update(exp=c["iat"] + 3600))
+    w.wallet.present(ok, now=w.clock(), consent=lambda p: True, amr="pin")
+
+
+def test_one_request_asks_one_age_threshold(w: World) -> None:
+    """Issue 8 item 6: several thresholds in one request reveal an age bracket (14/16/18 together)."""
+    from netid.oid4vp.dcql import age_predicate, build_dcql
+
+    req = w.request(AGE)
+
+    def bracket(c: dict[str, Any]) -> None:
+        q = build_dcql([age_predicate(18)])
+        second = build_dcql([age_predicate(16)])["credentials"][0]
+        q["credentials"].insert(0, second)
+        q["credential_sets"].insert(0, {"options": [[second["id"]]], "required": False})
+        c["dcql_query"] = q
+
+    refused(w, resign(w, req, bracket), "rp_scope")
+
+
+# --- issue 8: silent wrong answers (item 5) -------------------------------------------------------------
+
+
+def test_wallet_refuses_a_threshold_outside_the_certificate(w: World) -> None:
+    """Issue 8 item 5: age_over_21 is not minted (14/16/18/60): refused, not answered False."""
+    from netid.oid4vp.dcql import age_predicate, build_dcql
+
+    req = w.request(AGE)
+    refused(w, resign(w, req, lambda c: c.update(dcql_query=build_dcql([age_predicate(21)]))), "rp_scope")
+
+
+def test_wallet_refuses_values_of_another_json_type(w: World) -> None:
+    """Issue 8 item 5: ``values: [1]`` was read as ``[true]`` and the wallet disclosed age_over_18."""
+
+    def one(c: dict[str, Any]) -> None:
+        for cq in c["dcql_query"]["credentials"]:
+            for claim in cq.get("claims", []):
+                claim["values"] = [1]
+
+    refused(w, resign(w, w.request(AGE), one), "request")
+
+
+@pytest.mark.parametrize(
+    "typed", ["阿依古丽·买买提", "阿依古丽•买买提", "阿依古丽・买买提", "阿依古丽 ‧ 买买提"]
+)
+def test_a_name_typed_with_another_middle_dot_answers_yes(typed: str) -> None:
+    """Issue 8 item 5: names compared byte for byte, so another middle dot answered no."""
+    from tests.verifier.kit import test_person
+
+    w = make_world()
+    w.mint(1, attrs=test_person(full_name="阿依古丽・买买提"))  # the card writes U+30FB
+    req = w.request(Query(purpose="sign in", name_equals=typed))
+    assert w.verifier.verify(w.present(req), req)["name_equals"] is True
+
+
+# --- issue 8: refusal messages say their code once (item 7) ---------------------------------------------
+
+
+def test_refusal_message_names_its_code_once(w: World) -> None:
+    with pytest.raises(WalletRefusal) as exc:
+        w.wallet.present("https://shop.example/hello", now=w.clock(), consent=lambda p: True, amr="pin")
+    assert str(exc.value) == "request: not an openid4vp:// URI or a request object"
+    assert exc.value.message == "not an openid4vp:// URI or a request object"
+
+
+# --- issue 8: OpenID4VP 1.0 (item 11) -------------------------------------------------------------------
+
+
+def test_wallet_answers_every_satisfied_credential_query_with_one_presentation(w: World) -> None:
+    """The vp_token names every credential query the wallet answers (OpenID4VP 1.0 §8.1), all with the one
+    presentation of the one credential used; a comparison that does not match has no entry."""
+    from netid.oid4vp.response import presentation_from_vp_token
+
+    req = w.request(Query(purpose="age check", age_over=18, name_equals="李四", region_in=["44"]))
+    response = w.wallet.present(req.to_uri(), now=w.clock(), consent=lambda p: True, amr="pin")
+    vp = dict(response.vp_token)
+    assert set(vp) == {"netcert", "age_over_18", "region_in"}
+    assert len({p for v in vp.values() for p in v}) == 1
+    assert presentation_from_vp_token(vp, req, max_bytes=16_384) == vp["netcert"][0]
+    assert presentation_from_vp_token(response.form()["vp_token"], req, max_bytes=16_384) == vp["netcert"][0]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda p: {"age_over_18": [p]},  # the required base query unanswered
+        lambda p: {"netcert": [p], "name_equals": [p]},  # a query the request did not make
+        lambda p: {"netcert": [p], "age_over_18": [p + "x"]},  # two presentations: one credential only
+        lambda p: {"netcert": [p, p]},
+        lambda p: {"netcert": p},
+        lambda p: {"netcert": [p], "age_over_18": []},
+        lambda p: [p],
+        lambda p: "{not json",
+    ],
+)
+def test_presentation_from_vp_token_refuses_other_shapes(w: World, shape: Any) -> None:
+    from netid.errors import VerificationError
+    from netid.oid4vp.response import presentation_from_vp_token
+
+    req = w.request(AGE)
+    p = dict(w.wallet.present(req.to_uri(), now=w.clock(), consent=lambda q: True, amr="pin").vp_token)
+    with pytest.raises(VerificationError) as exc:
+        presentation_from_vp_token(shape(p["netcert"][0]), req, max_bytes=16_384)
+    assert exc.value.code == "malformed"
+
+
+def test_wallet_tolerates_and_checks_client_metadata(w: World) -> None:
+    req = w.request(AGE)
+    w.wallet.present(resign(w, req, lambda c: c.pop("client_metadata")), now=w.clock(),
+                     consent=lambda p: True, amr="pin")  # absent: NetID's formats are known  # fmt: skip
+    for bad in (
+        "dc+sd-jwt",
+        {"vp_formats_supported": {"mso_mdoc": {}}},
+        {"vp_formats_supported": {"dc+sd-jwt": {"kb-jwt_alg_values": ["RS256"]}}},
+        {"vp_formats_supported": {"dc+sd-jwt": {"sd-jwt_alg_values": []}}},
+    ):
+        refused(w, resign(w, req, lambda c, bad=bad: c.update(client_metadata=bad)), "request")
+
+
+def test_wallet_uses_a_credential_the_verifier_can_check(w: World) -> None:
+    """kb-jwt_alg_values names the holder-key algorithms the verifier accepts: an ES256-bound credential is
+    not offered to a verifier that lists only EdDSA."""
+    req = w.request(AGE)
+    eddsa_only = {"vp_formats_supported": {"dc+sd-jwt": {"kb-jwt_alg_values": ["EdDSA"]}}}
+    refused(w, resign(w, req, lambda c: c.update(client_metadata=eddsa_only)), "no_credential")
+    w.mint(1, holder_alg="EdDSA")
+    w.wallet.present(resign(w, req, lambda c: c.update(client_metadata=eddsa_only)), now=w.clock(),
+                     consent=lambda p: True, amr="pin")  # fmt: skip
+    assert [c.used for c in w.wallet.credentials] == [False, False, True]
+
+
+def test_wallet_refuses_http_response_uri_unless_in_development_mode() -> None:
+    """Issue 8 item 11: an http:// response URI was accepted; https is required, loopback http only in an
+    explicit development mode (Wallet(allow_loopback_http=True), for an RP certified in that mode)."""
+    from tests.verifier.kit import register_rp
+
+    w = make_world()
+    w.mint(2)
+    loopback = "http://127.0.0.1:8000/netid/response"
+    w.rp_cert = register_rp(w, "shop.example", w.rp_key, response_uris=(loopback,), allow_loopback_http=True)
+    req = w.request(AGE, response_uri=loopback)
+    refused(w, req.to_uri(), "response_uri")
+    dev = Wallet(w.wallet.keystore, w.trust, rp_status="offline", allow_loopback_http=True)
+    dev.credentials = w.wallet.credentials
+    response = dev.present(req.to_uri(), now=w.clock(), consent=lambda p: True, amr="pin")
+    assert response.response_uri == loopback
+    # plain http to another host: refused even in development mode (a certificate of an older issuer)
+    from netid.credentials.jose import decode_jws_unverified, sign_jws
+    from netid.oid4vp.certificate import RP_CERT_TYP
+
+    plain = "http://shop.example/netid/response"
+    _h, claims, _, _ = decode_jws_unverified(w.rp_cert)
+    key = w.profile.keys.rp_certificate
+    old_cert = sign_jws(claims | {"response_uris": [plain]}, key.key, typ=RP_CERT_TYP, kid=key.kid)
+    token = resign(
+        w, req, lambda c: c.update(response_uri=plain), header_edit=lambda h: h.update(jwt=old_cert)
+    )
+    with pytest.raises(WalletRefusal) as exc:
+        dev.present(token, now=w.clock(), consent=lambda p: True, amr="pin")
+    assert exc.value.code == "response_uri"
