@@ -8,38 +8,43 @@ same bytes, so a one-character edit of a signature segment could leave a token "
 
 from __future__ import annotations
 
-import binascii
 from typing import Final
+
+import pybase64
 
 from netid.errors import ParseError
 
 _ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _VALUE: Final = {c: i for i, c in enumerate(_ALPHABET)}
-# url-safe -> standard alphabet; the standard-only characters '+', '/' and any '=' become '!', which
-# a2b_base64's strict mode rejects, so one C-level translate + decode validates the whole input.
-_TO_STD: Final = bytes.maketrans(b"-_+/=", b"+/!!!")
-_TO_URL: Final = bytes.maketrans(b"+/", b"-_")
-_PAD: Final = (b"", None, b"==", b"=")  # indexed by len % 4; None marks an impossible length
+_PAD: Final = ("", "", "==", "=")  # indexed by len % 4 (1 is an impossible length)
+# pybase64: its SIMD decoder takes ~1 instruction per character where binascii.a2b_base64 takes ~25, and
+# its call costs no more than the translate + a2b_base64 pair it replaces (measured under callgrind)
+_decode = pybase64.b64decode
+_encode = pybase64.b64encode_as_string
 
 
 def b64url_encode(data: bytes) -> str:
     """Encode ``data`` as unpadded base64url text."""
-    return binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=").decode("ascii")
+    return _encode(data, b"-_").rstrip("=")
 
 
 def b64url_decode(text: str, what: str = "base64url") -> bytes:
     """Decode unpadded, canonical base64url ``text``; raise :class:`ParseError` naming ``what`` otherwise."""
     if not isinstance(text, str):
         raise ParseError(what, "not a string")
-    pad = _PAD[len(text) & 3]
-    if pad is None:
+    rem = len(text) & 3
+    if rem == 1:
         raise ParseError(what, "impossible base64url length")
+    # pybase64 decodes the URL-safe alphabet itself (altchars), but then it takes '+' and '/' as well:
+    # refuse those and '=' first; its strict mode (validate) refuses every other character
+    if "+" in text or "/" in text or "=" in text:
+        raise ParseError(what, "not base64url (bad character or padding)")
     try:
-        data = binascii.a2b_base64(text.encode("ascii").translate(_TO_STD) + pad, strict_mode=True)
-    except (UnicodeEncodeError, binascii.Error) as exc:
+        data = _decode(text + _PAD[rem], b"-_", True)  # positional: keywords cost more than the decode
+    except ValueError as exc:  # binascii.Error, or a non-Latin-1 string
         raise ParseError(what, "not base64url (bad character or padding)") from exc
     # The last character carries 4 (len % 4 == 2) or 2 (len % 4 == 3) unused bits that a canonical
     # encoder zeroes; without this check two strings would decode to the same bytes.
-    if pad and _VALUE[text[-1]] & (0x0F if len(pad) == 2 else 0x03):
+    if rem and _VALUE[text[-1]] & (0x0F if rem == 2 else 0x03):
         raise ParseError(what, "non-canonical base64url (unused bits set)")
     return data

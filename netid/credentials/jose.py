@@ -255,7 +255,7 @@ def public_jwk(key: VerifyingKey | PublicKey | SigningKey) -> dict[str, str]:
 
 def _jwk_str(jwk: Mapping[str, Any], member: str) -> str:
     value = jwk.get(member)
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise ParseError("JWK", f"member {member!r} missing or not a string")
     return value
 
@@ -281,38 +281,59 @@ _JWK_CACHE_MAX: Final = 4096
 _jwk_cache: dict[tuple[str, str, str, str], VerifyingKey] = {}
 
 
-def load_public_jwk(jwk: Mapping[str, Any]) -> VerifyingKey:
+def load_public_jwk(jwk: Mapping[str, Any], *, cache: bool = True) -> VerifyingKey:
     """Load a public JWK: only ``OKP``/``Ed25519`` and ``EC``/``P-256`` are accepted.
 
     Raises :class:`ParseError` for anything else: wrong types, wrong lengths, a point not on the curve, a
     private member ``d`` (a JWK carrying a private key is a bug somewhere upstream, never accept it), or
-    an ``alg`` member that does not match the key. Results are cached, so loading the same ``cnf.jwk``
-    on every presentation costs a dict lookup.
+    an ``alg`` member that does not match the key. With ``cache`` (issuer and RP keys, met again and
+    again) results are cached, so loading the same JWK again costs a dict lookup; pass ``cache=False`` for
+    a key seen once — a holder key of a single-use credential — which a cache would only keep alive.
     """
-    if not isinstance(jwk, Mapping):
+    if type(jwk) is not dict and not isinstance(jwk, Mapping):
         raise ParseError("JWK", "not a JSON object")
     kty = _jwk_str(jwk, "kty")
     crv = _jwk_str(jwk, "crv")
     x = _jwk_str(jwk, "x")
     y = jwk.get("y", "")
-    if not isinstance(y, str):
+    if type(y) is not str:
         raise ParseError("JWK", "member 'y' not a string")
     if not PRIVATE_JWK_MEMBERS.isdisjoint(jwk):
         raise ParseError("JWK", "contains a private key")
-    cache_key = (kty, crv, x, y)
-    cached = _jwk_cache.get(cache_key)
-    if cached is None:
-        cached = _load_public_jwk_uncached(kty, crv, x, y)
-        if len(_jwk_cache) >= _JWK_CACHE_MAX:
-            _jwk_cache.clear()  # crude but bounded; a verifier sees few distinct issuer keys
-        _jwk_cache[cache_key] = cached
+    if cache:
+        cache_key = (kty, crv, x, y)
+        loaded = _jwk_cache.get(cache_key)
+        if loaded is None:
+            loaded = _load_public_jwk_uncached(kty, crv, x, y)
+            if len(_jwk_cache) >= _JWK_CACHE_MAX:
+                _jwk_cache.clear()  # crude but bounded; a verifier sees few distinct issuer keys
+            _jwk_cache[cache_key] = loaded
+    else:
+        loaded = _load_public_jwk_uncached(kty, crv, x, y)
     alg = jwk.get("alg")
-    if alg is not None and alg != cached.alg:
+    if alg is not None and alg != loaded.alg:
         raise ParseError("JWK", f"'alg' {alg!r} does not match a {crv} key")
-    return cached
+    return loaded
+
+
+_from_encoded_point = ec.EllipticCurvePublicKey.from_encoded_point
 
 
 def _load_public_jwk_uncached(kty: str, crv: str, x: str, y: str) -> VerifyingKey:
+    if kty == "EC":  # first: the holder keys of every presentation are P-256
+        if crv != "P-256":
+            raise ParseError("JWK", f"unsupported EC curve {crv!r}")
+        xb = b64url_decode(x, "JWK x")
+        yb = b64url_decode(y, "JWK y")
+        # RFC 7518 §6.2.1.2: coordinates are the full field-size octet strings, no shorter.
+        if len(xb) != _P256_LEN or len(yb) != _P256_LEN:
+            raise ParseError("JWK", "P-256 'x' and 'y' must be 32 bytes each")
+        point = b"\x04" + xb + yb
+        try:
+            pub = _from_encoded_point(_SECP256R1, point)
+        except ValueError as exc:
+            raise ParseError("JWK", "point is not on P-256") from exc
+        return VerifyingKey._from_validated("ES256", point, pub)
     if kty == "OKP":
         if crv != "Ed25519":
             raise ParseError("JWK", f"unsupported OKP curve {crv!r}")
@@ -323,20 +344,6 @@ def _load_public_jwk_uncached(kty: str, crv: str, x: str, y: str) -> VerifyingKe
             raise ParseError("JWK", "Ed25519 'x' must be 32 bytes")
         # libsodium validates the point (and rejects small-order keys) when it verifies
         return VerifyingKey._from_validated("EdDSA", raw, None)
-    if kty == "EC":
-        if crv != "P-256":
-            raise ParseError("JWK", f"unsupported EC curve {crv!r}")
-        xb = b64url_decode(x, "JWK x")
-        yb = b64url_decode(y, "JWK y")
-        # RFC 7518 §6.2.1.2: coordinates are the full field-size octet strings, no shorter.
-        if len(xb) != _P256_LEN or len(yb) != _P256_LEN:
-            raise ParseError("JWK", "P-256 'x' and 'y' must be 32 bytes each")
-        point = b"\x04" + xb + yb
-        try:
-            pub = ec.EllipticCurvePublicKey.from_encoded_point(_SECP256R1, point)
-        except ValueError as exc:
-            raise ParseError("JWK", "point is not on P-256") from exc
-        return VerifyingKey._from_validated("ES256", point, pub)
     raise ParseError("JWK", f"unsupported kty {kty!r}")
 
 
@@ -436,21 +443,22 @@ def decode_jws_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any], b
     """
     if not isinstance(token, str) or not token.isascii():
         raise ParseError("JWS", "not an ASCII string")
-    h64, sep1, rest = token.partition(".")
-    p64, sep2, s64 = rest.partition(".")
-    if not sep1 or not sep2 or "." in s64:
+    first = token.find(".")  # str.find scans with memchr; str.split compares character by character
+    second = token.find(".", first + 1) if first >= 0 else -1
+    if second < 0 or token.find(".", second + 1) >= 0:
         raise ParseError("JWS", "compact serialization needs exactly three segments")
+    h64, p64, s64 = token[:first], token[first + 1 : second], token[second + 1 :]
+    header_json = b64url_decode(h64, "JWS header")
+    payload_json = b64url_decode(p64, "JWS payload")
     try:
-        header = json_loads(b64url_decode(h64, "JWS header"))
-        payload = json_loads(b64url_decode(p64, "JWS payload"))
-    except ParseError:
-        raise
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limit
+        header = json_loads(header_json)
+        payload = json_loads(payload_json)
+    except ValueError as exc:  # json_loads (orjson): invalid UTF-8 or JSON, nesting deeper than 1024
         raise ParseError("JWS", "header or payload is not valid UTF-8 JSON") from exc
-    if not isinstance(header, dict) or not isinstance(payload, dict):
+    if type(header) is not dict or type(payload) is not dict:
         raise ParseError("JWS", "header and payload must be JSON objects")
     signature = b64url_decode(s64, "JWS signature")
-    return header, payload, f"{h64}.{p64}".encode("ascii"), signature
+    return header, payload, token[:second].encode("ascii"), signature
 
 
 def check_algorithm(alg: object, algorithms: tuple[str, ...] | frozenset[str] = ALLOWED_ALGORITHMS) -> str:

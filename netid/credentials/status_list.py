@@ -65,7 +65,7 @@ class StatusList:
     __slots__ = ("_bits", "_data", "_mask", "_per_byte")
 
     def __init__(self, bits: int, statuses: int | Iterable[int] = 0) -> None:
-        if bits not in _BITS:
+        if type(bits) is not int or bits not in _BITS:  # not 1.0 nor True: 1.0 in (1, 2, 4, 8) is true
             raise UsageError("bits must be 1, 2, 4 or 8")
         self._bits = bits
         self._per_byte = 8 // bits
@@ -142,7 +142,7 @@ class StatusList:
         Inflation stops at the size limit (``decompressobj`` with ``max_length``), so a zip bomb costs
         at most ``max_size * bits / 8`` bytes of memory.
         """
-        if bits not in _BITS:
+        if type(bits) is not int or bits not in _BITS:
             raise ParseError("status list", "bits must be 1, 2, 4 or 8")
         compressed = b64url_decode(lst, "status list lst")
         limit = -(-max_size * bits // 8)
@@ -185,8 +185,16 @@ def parse_status_list_token(
     forever as a *signature*, so without it anyone on the fetch path (CDN, proxy, DNS) could replay a
     list from before a revocation. ``exp``, when present, bounds the token further.
     """
-    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
+    if type(max_age) is not int or max_age <= 0:
         raise UsageError("max_age must be a positive number of seconds")
+    if type(now) is not int and type(now) is not float:
+        raise UsageError("now must be a number of seconds")
+    if type(leeway) is not int or leeway < 0:
+        raise UsageError("leeway must be a non-negative integer")
+    if type(max_size) is not int or max_size < 1:
+        raise UsageError("max_size must be a positive integer")
+    if type(expected_sub) is not str:
+        raise UsageError("expected_sub must be the list's URI")
     try:
         header, payload, signing_input, signature = decode_jws_unverified(token)
     except ParseError as exc:
@@ -205,18 +213,19 @@ def parse_status_list_token(
     if payload.get("sub") != expected_sub:
         raise _unavailable("status list token is for another list")
     iat = payload.get("iat")
-    if isinstance(iat, bool) or not isinstance(iat, int | float) or iat > now + leeway:
+    if (type(iat) is not int and type(iat) is not float) or iat > now + leeway:
         raise _unavailable("status list token has no valid iat")
     if iat < now - max_age:
         raise _unavailable("status list token is too old")
     exp = payload.get("exp")
-    if exp is not None and (isinstance(exp, bool) or not isinstance(exp, int | float) or now >= exp + leeway):
+    if exp is not None and ((type(exp) is not int and type(exp) is not float) or now >= exp + leeway):
         raise _unavailable("status list token has expired")
     body = payload.get("status_list")
-    if not isinstance(body, dict):
+    if type(body) is not dict:
         raise _unavailable("status list token has no status_list")
     bits, lst = body.get("bits"), body.get("lst")
-    if isinstance(bits, bool) or bits not in _BITS or not isinstance(lst, str):
+    # JSON types: bits is an integer (not 1.0, not true, though both compare equal to 1)
+    if type(bits) is not int or bits not in _BITS or type(lst) is not str:
         raise _unavailable("status_list needs bits in (1, 2, 4, 8) and a string lst")
     try:
         return StatusList.decode(lst, bits, max_size=max_size)

@@ -37,7 +37,7 @@ from typing import Protocol, runtime_checkable
 from netid.credentials.jose import decode_jws_unverified
 from netid.credentials.status_list import StatusList, parse_status_list_token
 from netid.credentials.trust import IssuerTrust
-from netid.errors import NetIDError, ParseError, UsageError, VerificationError
+from netid.errors import ParseError, UsageError, VerificationError
 from netid.policy import DEFAULT_POLICY, Policy
 
 __all__ = ["CachedStatusLists", "StatusListSource"]
@@ -159,7 +159,7 @@ class CachedStatusLists:
                 try:
                     entry = self._load(uri, now)
                     self._cache[uri] = entry
-                except (VerificationError, NetIDError):
+                except VerificationError:  # an outage or a bad token; anything else is a bug: let it out
                     if not stale_ok or entry is None:
                         self._cache.pop(uri, None)
                         raise

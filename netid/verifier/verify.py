@@ -12,22 +12,25 @@ Both check everything themselves and never trust the wallet's filtering. The ord
     answerable (``request``): online, strictly before ``request.exp + max_presentation_age`` (which is
     also the last second the replay cache is asked to remember the nonce — step 9); in person, until
     the counter request's ``exp`` (plus leeway).
-2.  The presentation: online, ``vp_token`` is a JSON object (or its text) of at most
-    ``policy.max_presentation_bytes`` with exactly one key, the credential query id, mapping to an array
-    of exactly one presentation string; in person, ``NETIDP1:<presentation>`` or the bare presentation of
-    at most a QR code's capacity (``malformed``).
-3.  The SD-JWT itself (:func:`~netid.credentials.sdjwt.verify.verify_sd_jwt`): split, ``alg`` allow-list
-    (``algorithm``), issuer key by ``kid`` from the trusted JWKS, published for netcerts (``issuer_key``),
-    issuer signature (``issuer_signature``), ``typ`` = ``dc+sd-jwt`` (``typ``), ``_sd_alg`` (``sd_alg``),
-    each disclosure well-formed and referenced exactly once (``disclosure_*``, ``digest_duplicate``,
-    ``array_element``, ``claim_conflict``), ``exp``/``nbf``/``iat`` with bounded skew (``expired``,
-    ``not_yet_valid``, ``issued_in_future``), holder binding via ``cnf.jwk`` (``kb_missing``, ``kb_typ``,
-    ``holder_key``, ``kb_signature``), ``aud`` = ``client_id`` (``aud``), ``nonce`` = the request's
-    (``nonce``; in person a hash of the counter request), the KB-JWT's freshness (``kb_iat`` online,
-    ``window`` in person) and ``sd_hash`` (``sd_hash``).
+2.  The presentation: online, ``vp_token`` is a JSON object (or its text) with ``netcert`` and otherwise
+    only ids of the request's value queries, each an array of the one same presentation string of at most
+    ``policy.max_presentation_bytes`` (:func:`~netid.oid4vp.response.presentation_from_vp_token`); in
+    person, ``NETIDP1:<presentation>`` or the bare presentation of at most a QR code's capacity
+    (``malformed``).
+3.  The SD-JWT itself (:func:`~netid.credentials.sdjwt.verify.verify_sd_jwt`, whose docstring has the
+    order of its checks and why): size caps (``malformed``), ``alg`` allow-list (``algorithm``), issuer
+    key by ``kid`` from the trusted JWKS, published for netcerts (``issuer_key``), issuer signature
+    (``issuer_signature``), ``typ`` = ``dc+sd-jwt`` (``typ``), ``_sd_alg`` (``sd_alg``), ``exp``/``nbf``/
+    ``iat`` with bounded skew (``expired``, ``not_yet_valid``, ``issued_in_future``), a KB-JWT
+    (``kb_missing``), each disclosure well-formed and referenced exactly once (``disclosure_*``,
+    ``digest_duplicate``, ``array_element``, ``claim_conflict``), holder binding via ``cnf.jwk``
+    (``holder_key``, ``kb_signature``, ``kb_typ``), ``aud`` = ``client_id`` (``aud``), ``nonce`` = the
+    request's (``nonce``; in person a hash of the counter request), the KB-JWT's freshness (``kb_iat``
+    online, ``window`` in person) and ``sd_hash`` (``sd_hash``).
 4.  ``vct`` is ``urn:netid:netcert:1`` (``vct``); numeric ``iat`` and ``exp`` and, when a status source
     is configured, a well-formed ``status.status_list`` reference (``claim_missing``).
-5.  Status list entry is valid (``status_revoked`` / ``status_unavailable``).
+5.  Status list entry is valid (``status_revoked`` / ``status_unavailable``): after every cryptographic
+    check, since looking it up may mean fetching the list from the issuer.
 6.  No disclosure of a claim the request did not ask for (``disclosure_unrequested``): a wallet that
     over-shares is rejected rather than silently tolerated, and nothing unrequested reaches Answers.
 7.  If a subject was asked: the credential is RP-scoped *for this RP's sector* (``subject``).
@@ -47,19 +50,21 @@ import hmac
 import math
 import time
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from netid.credentials.jose import ALLOWED_ALGORITHMS, json_loads
+from netid.credentials.jose import ALLOWED_ALGORITHMS
 from netid.credentials.netcert import NETCERT_TYP, NETCERT_VCT
 from netid.credentials.sdjwt.verify import VerifiedSdJwt, verify_sd_jwt
 from netid.credentials.status_list import VALID
 from netid.credentials.status_source import StatusListSource
 from netid.credentials.trust import IssuerTrust
 from netid.errors import UsageError, VerificationError
-from netid.oid4vp.dcql import CREDENTIAL_QUERY_ID, Predicate, strict_in
+from netid.oid4vp.dcql import Predicate, strict_in
 from netid.oid4vp.in_person import CounterRequest, presentation_from_qr
 from netid.oid4vp.modes import mode_from_amr, mode_rank
 from netid.oid4vp.request import PresentationRequest, RequestTerms
+from netid.oid4vp.response import presentation_from_vp_token
 from netid.policy import DEFAULT_POLICY, Policy
 from netid.verifier.answers import Answers, Assurance, assurance_level
 from netid.verifier.replay import InMemoryReplayCache, ReplayCache
@@ -113,15 +118,19 @@ class PresentationVerifier(Generic[ResponseT, TermsT]):
         if not request.in_scope:
             raise VerificationError("rp_scope", "the request asks more than the RP certificate allows")
         self._check_answerable(request, now)
-        presentation = self._presentation(response)
+        presentation = self._presentation(response, request)
+        nonce, max_age, kb_window = self._kb_binding(request, now)
         answers, verified = check_presentation(
             presentation,
             request,
             trust=self._trust,
             status=self._status,
+            nonce=nonce,
             now=now,
             leeway=self.policy.leeway,
-            **self._kb_binding(request, now),
+            max_age=max_age,
+            kb_window=kb_window,
+            max_bytes=self.policy.max_presentation_bytes,
         )
         key, expires_at = self._single_use(request, presentation, verified, now)
         if not self._replay.consume(key, expires_at):
@@ -133,11 +142,12 @@ class PresentationVerifier(Generic[ResponseT, TermsT]):
     def _check_answerable(self, request: TermsT, now: int) -> None:
         raise NotImplementedError
 
-    def _presentation(self, response: ResponseT) -> str:
+    def _presentation(self, response: ResponseT, request: TermsT) -> str:
         raise NotImplementedError
 
-    def _kb_binding(self, request: TermsT, now: int) -> dict[str, Any]:
-        """The KB-JWT's expected ``nonce`` and its freshness rule (``max_age`` or ``kb_window``)."""
+    def _kb_binding(self, request: TermsT, now: int) -> tuple[str, int, tuple[int, int] | None]:
+        """The KB-JWT's expected ``nonce`` and its freshness rule: ``(nonce, max_age, kb_window)``, where a
+        ``kb_window`` replaces the ``max_age`` rule."""
         raise NotImplementedError
 
     def _single_use(
@@ -170,11 +180,11 @@ class Verifier(PresentationVerifier["Mapping[str, Any] | str", PresentationReque
         if now >= self._deadline(request):
             raise VerificationError("request", "the request has expired")
 
-    def _presentation(self, response: Mapping[str, Any] | str) -> str:
-        return _single_presentation(response, self.policy.max_presentation_bytes)
+    def _presentation(self, response: Mapping[str, Any] | str, request: PresentationRequest) -> str:
+        return presentation_from_vp_token(response, request, max_bytes=self.policy.max_presentation_bytes)
 
-    def _kb_binding(self, request: PresentationRequest, now: int) -> dict[str, Any]:
-        return {"nonce": request.nonce, "max_age": self.policy.max_presentation_age}
+    def _kb_binding(self, request: PresentationRequest, now: int) -> tuple[str, int, tuple[int, int] | None]:
+        return request.nonce, self.policy.max_presentation_age, None
 
     def _single_use(
         self, request: PresentationRequest, presentation: str, verified: VerifiedSdJwt, now: int
@@ -198,11 +208,11 @@ class CounterVerifier(PresentationVerifier[str, CounterRequest]):
         if now > request.exp + self.policy.leeway:
             raise VerificationError("request", "the counter request has expired; show a new one")
 
-    def _presentation(self, response: str) -> str:
+    def _presentation(self, response: str, request: CounterRequest) -> str:
         return presentation_from_qr(response)
 
-    def _kb_binding(self, request: CounterRequest, now: int) -> dict[str, Any]:
-        return {"nonce": request.nonce, "kb_window": (now - self.window, now + self.window)}
+    def _kb_binding(self, request: CounterRequest, now: int) -> tuple[str, int, tuple[int, int] | None]:
+        return request.nonce, self.policy.max_presentation_age, (now - self.window, now + self.window)
 
     def _single_use(
         self, request: CounterRequest, presentation: str, verified: VerifiedSdJwt, now: int
@@ -228,8 +238,9 @@ def check_presentation(
     nonce: str,
     now: int,
     leeway: int,
-    max_age: int = 300,
+    max_age: int = DEFAULT_POLICY.max_presentation_age,
     kb_window: tuple[int, int] | None = None,
+    max_bytes: int = DEFAULT_POLICY.max_presentation_bytes,
 ) -> tuple[Answers, VerifiedSdJwt]:
     """Steps 3-8 of the module docstring: one presentation string against a request's ``terms``.
 
@@ -250,6 +261,7 @@ def check_presentation(
         leeway=leeway,
         max_kb_age=max_age,
         kb_window=kb_window,
+        max_bytes=max_bytes,
     )
     payload = verified.payload
 
@@ -291,7 +303,7 @@ def check_presentation(
         value = payload.get("netno")
         netno = value if isinstance(value, str) else None
     answers = Answers(
-        predicates={p.name: _proven(p, payload) for p in terms.value_predicates},
+        predicates=MappingProxyType({p.name: _proven(p, payload) for p in terms.value_predicates}),
         subject=subject,
         assurance=assurance,
         credential_kind="rp" if "sub" in payload else "anonymous",
@@ -308,30 +320,6 @@ def _status_ref(payload: Mapping[str, Any]) -> tuple[str, int]:
     if type(uri) is not str or type(idx) is not int or idx < 0:
         raise VerificationError("claim_missing", "credential has no usable status reference")
     return uri, idx
-
-
-def _single_presentation(vp_token: Mapping[str, Any] | str, max_bytes: int) -> str:
-    if type(vp_token) is dict and len(vp_token) == 1:  # the common case, without ABC isinstance checks
-        items = vp_token.get(CREDENTIAL_QUERY_ID)
-        if type(items) is list and len(items) == 1 and type(items[0]) is str:
-            if len(items[0]) > max_bytes:
-                raise VerificationError("malformed", "the presentation is larger than the policy allows")
-            return items[0]
-    if isinstance(vp_token, str):
-        if len(vp_token) > max_bytes:
-            raise VerificationError("malformed", "vp_token is larger than the policy allows")
-        try:
-            vp_token = json_loads(vp_token)
-        except (ValueError, RecursionError) as exc:
-            raise VerificationError("malformed", "vp_token is not JSON") from exc
-    if not isinstance(vp_token, Mapping) or set(vp_token) != {CREDENTIAL_QUERY_ID}:
-        raise VerificationError("malformed", "vp_token must map the netcert query id to presentations")
-    items = vp_token[CREDENTIAL_QUERY_ID]
-    if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], str):
-        raise VerificationError("malformed", "exactly one presentation string is expected")
-    if len(items[0]) > max_bytes:
-        raise VerificationError("malformed", "the presentation is larger than the policy allows")
-    return items[0]
 
 
 _ASSURANCE_CACHE: dict[tuple[str, str | None], Assurance] = {}

@@ -7,6 +7,7 @@ from netid.credentials.sdjwt.codec import Disclosure, sd_hash
 from netid.credentials.sdjwt.issue import SD, SDItem, issue_sd_jwt
 from netid.credentials.sdjwt.present import present_sd_jwt
 from netid.credentials.sdjwt.verify import VerifiedSdJwt, verify_sd_jwt
+from netid.errors import VERIFICATION_CODES, ParseError, VerificationError
 
 ISSUER = generate_signing_key("EdDSA")
 ISSUER_VK = verifying_key(ISSUER)
@@ -67,3 +68,30 @@ def build(payload: dict[str, Any], disclosures: list[Disclosure], *, typ: str = 
     body = {"iss": "https://issuer.netid.example", "cnf": {"jwk": public_jwk(HOLDER)}, **payload}
     jwt = sign_jws(body, ISSUER, typ=typ)
     return bind("~".join([jwt, *(d.encoded for d in disclosures), ""]))
+
+
+#: Exception types that only a bug raises. A VerificationError translated from one of them means a
+#: catch-all fired somewhere: the oracle below fails the property tests on it.
+BUG_TYPES = (TypeError, KeyError, IndexError, AttributeError, AssertionError, NameError, RecursionError,
+             ZeroDivisionError, NotImplementedError)  # fmt: skip
+
+
+def assert_deliberate(exc: VerificationError) -> None:
+    """The property tests' oracle: ``exc`` was raised on purpose, not by a fallback around a crash.
+
+    Its code is a documented one; what it was raised from (``__cause__``) or while handling
+    (``__context__``) is nothing, or a :class:`ParseError` — the one type NetID's parsers of untrusted
+    text raise, itself translated only from the third-party parsers' own ``ValueError`` family (binascii,
+    pybase64, orjson, codecs). A bare ``TypeError``, ``KeyError``, … anywhere in that chain is a bug that
+    some ``except`` turned into a code. (Only for callers whose key resolver does not raise: what a
+    resolver raises is the caller's business and is kept as the cause of ``issuer_key``.)
+    """
+    assert exc.code in VERIFICATION_CODES, exc.code
+    for link in {id(e): e for e in (exc.__cause__, exc.__context__) if e is not None}.values():
+        assert isinstance(link, ParseError), (
+            f"{exc.code!r} was translated from {type(link).__name__}: {link!r} — a fallback fired"
+        )
+        for inner in (link.__cause__, link.__context__):
+            assert inner is None or (isinstance(inner, ValueError) and not isinstance(inner, BUG_TYPES)), (
+                f"a ParseError was translated from {type(inner).__name__}: {inner!r}"
+            )

@@ -8,7 +8,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from netid.credentials import jose, pyjwt_algorithms
+from netid.credentials import pyjwt_algorithms
 from netid.credentials.jose import (
     ALLOWED_ALGORITHMS,
     VerifyingKey,

@@ -1,17 +1,29 @@
-"""Property tests: SD-JWT round trips, selective disclosure, robustness to mutation; netno checks."""
+"""Property tests: SD-JWT round trips, selective disclosure, robustness to mutation; netno checks.
 
-import contextlib
+Every refusal the properties meet goes through the oracle :func:`assert_deliberate`: a
+``VerificationError`` translated from a ``TypeError`` (or any other exception only a bug raises) fails the
+test, so a crash in verify_sd_jwt cannot hide behind a stable code. The last tests here show that the
+oracle does fail on such a mutant.
+"""
+
+import base64
+import binascii
 import itertools
 from typing import Any
 
-from hypothesis import assume, given
+import pybase64
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import netid.credentials.sdjwt.verify as verify_module
+import tests.credentials._sdjwt_helpers as helpers
+from netid.credentials._b64 import b64url_decode, b64url_encode
 from netid.credentials.jose import public_jwk
 from netid.credentials.netno import ALPHABET, format_netno, generate_netno, is_valid_netno, parse_netno
 from netid.credentials.sdjwt.issue import SD, SDItem, issue_sd_jwt
-from netid.errors import VerificationError
-from tests.credentials._sdjwt_helpers import HOLDER, ISSUER, NOW, present, verify
+from netid.errors import ParseError, VerificationError
+from tests.credentials._sdjwt_helpers import HOLDER, ISSUER, NOW, assert_deliberate, present, verify
 
 RESERVED = {"_sd", "_sd_alg", "...", "cnf", "iat", "exp", "nbf"}
 keys = st.text(alphabet="abxyz_.é名", min_size=1, max_size=5).filter(lambda k: k not in RESERVED)
@@ -147,23 +159,109 @@ def test_mutated_presentations_never_verify(claims, data):
     assume(mutated != p)
     try:
         result = verify(mutated)
-    except VerificationError:
+    except VerificationError as exc:
+        assert_deliberate(exc)
         return
     # Should be unreachable; if it ever verifies it must still reveal nothing beyond the selection.
     assert _without_cnf(result.payload) == reveal(claims, chosen)
     raise AssertionError(f"mutated presentation verified ({kind})")
 
 
+def refused_on_purpose(presentation: str) -> None:
+    try:
+        verify(presentation)
+    except VerificationError as exc:
+        assert_deliberate(exc)
+        return
+    raise AssertionError("garbage verified")
+
+
 @given(st.text(max_size=300))
 def test_arbitrary_strings_raise_only_verification_error(text):
-    with contextlib.suppress(VerificationError):
-        verify(text)
+    refused_on_purpose(text)
 
 
 @given(st.lists(st.text(alphabet="AQgw_-09az.~=+/", max_size=60), min_size=1, max_size=5))
 def test_arbitrary_tilde_strings_raise_only_verification_error(segments):
-    with contextlib.suppress(VerificationError):
-        verify("~".join(segments), now=NOW)
+    refused_on_purpose("~".join(segments))
+
+
+JUNK = [{"_sd": 5}, {"_sd": [1]}, {"...": "x"}, [{"...": None}], {"_sd": None}, [{"...": "A" * 43, "x": 1}],
+        {"exp": "soon"}, {"nbf": True}]  # fmt: skip
+
+
+@settings(max_examples=60)
+@given(claim_sets, st.data())
+def test_resigned_garbage_structures_are_refused_on_purpose(claims, data):
+    """Issuer-signed payloads with SD constructs in the wrong places: every refusal is deliberate."""
+    serialized, _, _ = _issue(claims)
+    p = present(serialized)
+    junk = data.draw(st.sampled_from(JUNK))
+    name = data.draw(keys)
+    try:
+        verify(helpers.build({name: junk, "exp": NOW + 10}, []))
+    except VerificationError as exc:
+        assert_deliberate(exc)
+    assert verify(p)  # the untouched presentation still verifies
+
+
+# --- the oracle can fail ------------------------------------------------------------------------------
+
+
+def _type_error(*args: Any, **kwargs: Any) -> Any:
+    raise TypeError("a type guard replaced by code that crashes")
+
+
+def test_a_type_error_inside_verify_sd_jwt_fails_the_properties(monkeypatch):
+    """A mutant of verify_sd_jwt that raises TypeError (here: its time check) makes the round-trip
+    property fail: no catch-all turns it into ``malformed`` any more."""
+    monkeypatch.setattr(verify_module, "_check_times", _type_error)
+    with pytest.raises(TypeError, match="type guard"):
+        test_issue_present_all_verify_round_trips()
+
+
+def test_a_catch_all_around_a_type_error_fails_the_oracle(monkeypatch):
+    """The same mutant behind the old catch-all (every TypeError becomes ``malformed``): the mutation
+    property still fails, because the oracle sees what the code was translated from."""
+    real = helpers.verify_sd_jwt
+
+    def with_catch_all(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return real(*args, **kwargs)
+        except TypeError as exc:  # the fallback that verify_sd_jwt no longer has
+            raise VerificationError("malformed", "presentation could not be processed") from exc
+
+    monkeypatch.setattr(verify_module, "split_segments", _type_error)
+    monkeypatch.setattr(helpers, "verify_sd_jwt", with_catch_all)
+    with pytest.raises(AssertionError, match="fallback fired"):
+        test_arbitrary_strings_raise_only_verification_error()
+
+
+# --- base64url: pybase64 decodes exactly what the standard library's strict decoder does ----------------
+
+B64ISH = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=! \n.é"
+
+
+@given(st.text(alphabet=B64ISH, max_size=200) | st.binary(max_size=150).map(b64url_encode))
+def test_b64url_decode_matches_the_standard_library(text):
+    try:
+        expected = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        canonical = b64url_encode(expected) == text and "=" not in text
+    except (binascii.Error, ValueError):
+        canonical = False
+    try:
+        got = b64url_decode(text)
+    except ParseError:
+        assert not canonical, text
+        return
+    assert canonical and got == expected, text
+
+
+@given(st.binary(max_size=300))
+def test_pybase64_and_binascii_agree(data):
+    std = base64.b64encode(data)
+    assert pybase64.b64decode(std, validate=True) == binascii.a2b_base64(std, strict_mode=True) == data
+    assert b64url_encode(data) == base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 # --- netno --------------------------------------------------------------------------------------------

@@ -440,7 +440,10 @@ def test_deeply_nested_disclosure_chain():
     chain = [Disclosure.create("n", "leaf")]
     for _ in range(5000):  # each disclosure small, the chain deeper than Python's recursion limit
         chain.append(Disclosure.create("n", {"_sd": [chain[-1].digest]}))
-    assert code_of(build({"_sd": [chain[-1].digest]}, chain)) == "malformed"
+    big = {"max_bytes": 10**7, "max_disclosures": 10**4}  # past the size caps: the depth limit refuses
+    assert code_of(build({"_sd": [chain[-1].digest]}, chain), **big) == "malformed"
+    assert code_of(build({"_sd": [chain[150].digest]}, chain[:151]), **big) == "malformed"
+    assert code_of(build({"_sd": [chain[-1].digest]}, chain)) == "malformed"  # the size caps alone
     short = chain[:50]
     assert verify(build({"_sd": [short[-1].digest]}, short)).payload["n"]["n"]
 

@@ -344,3 +344,163 @@ def test_status_lists_are_fetched_only_under_the_issuers_prefix() -> None:
             src.status(uri, 0)
         assert exc.value.code == "status_unavailable"
     assert fetched == []
+
+
+# --- CachedStatusLists at its boundaries (mutation testing: each test kills a mutant that survived) -----
+
+
+def _counting(tokens: list[str], now: list[int], **kw: Any) -> tuple[CachedStatusLists, list[int]]:
+    calls = [0]
+
+    def fetch(uri: str) -> str:
+        calls[0] += 1
+        if tokens[0] == "down":
+            raise OSError("issuer unreachable")
+        return tokens[0]
+
+    return CachedStatusLists(fetch, _trust(), clock=lambda: now[0], **kw), calls
+
+
+def test_status_token_with_the_same_iat_again_is_no_rollback() -> None:
+    now = [2_000_000]
+    token = _token(StatusList(1, 8), iat=now[0], exp=now[0] + 3600, ttl=10)
+    src, calls = _counting([token], now)
+    assert src.status(STATUS_URI, 0) == 0
+    now[0] += 10  # past the token's ttl: refetched, the same token (same iat) is served again
+    assert src.status(STATUS_URI, 0) == 0 and calls[0] == 2
+
+
+@pytest.mark.parametrize(("ttl", "refetch_at"), [(1, 1), (0, 300), (True, 300)])
+def test_status_token_ttl(ttl: Any, refetch_at: int) -> None:
+    """A positive token ``ttl`` shortens the cache time; 0 or a non-number (``true``) is ignored."""
+    now = [2_000_000]
+    lst = StatusList(1, 8)
+    key = STATUS_KEY
+    payload = {"sub": STATUS_URI, "iat": now[0], "exp": now[0] + 3600, "ttl": ttl,
+               "status_list": {"bits": 1, "lst": lst.encode_lst()}}  # fmt: skip
+    from netid.credentials.jose import sign_jws
+
+    token = sign_jws(payload, key.signer, typ="statuslist+jwt", kid=key.kid)
+    src, calls = _counting([token], now, ttl=300)
+    src.status(STATUS_URI, 0)
+    now[0] += refetch_at - 1
+    src.status(STATUS_URI, 0)
+    assert calls[0] == 1  # still cached the second before
+    now[0] += 1
+    src.status(STATUS_URI, 0)
+    assert calls[0] == 2  # refetched at exactly fetch time + ttl
+
+
+def test_status_stale_serving_ends_exactly_at_max_stale_and_at_exp() -> None:
+    now = [2_000_000]
+    tokens = [_token(StatusList(1, 8), iat=now[0], exp=now[0] + 1000)]
+    src, _ = _counting(tokens, now, ttl=100, max_stale=50, retry_interval=0)
+    assert src.status(STATUS_URI, 0) == 0
+    tokens[0] = "down"
+    now[0] += 149  # fresh until +100, stale allowed while now < 100 + 50
+    assert src.status(STATUS_URI, 0) == 0
+    now[0] += 1
+    _unavailable(src)
+    # bounded by exp as well: a list whose exp comes before the end of max_stale stops at exp
+    now = [3_000_000]
+    tokens = [_token(StatusList(1, 8), iat=now[0], exp=now[0] + 120)]
+    src, _ = _counting(tokens, now, ttl=100, max_stale=500, retry_interval=0, policy=Policy(leeway=0))
+    assert src.status(STATUS_URI, 0) == 0
+    tokens[0] = "down"
+    now[0] += 119
+    assert src.status(STATUS_URI, 0) == 0
+    now[0] += 1  # at exp: never served
+    _unavailable(src)
+
+
+def test_status_source_passes_the_policy_to_the_token_check() -> None:
+    now = [2_000_000]
+    ahead = _token(StatusList(1, 8), iat=now[0] + 30)  # the issuer's clock 30 s ahead
+    src, _ = _counting([ahead], now)
+    assert src.status(STATUS_URI, 0) == 0  # default leeway 60
+    src, _ = _counting([ahead], now, policy=Policy(leeway=10))
+    _unavailable(src)
+    aged = _token(StatusList(1, 8), iat=now[0] - 200)
+    src, _ = _counting([aged], now)
+    assert src.status(STATUS_URI, 0) == 0  # default max age one day
+    src, _ = _counting([aged], now, policy=Policy(max_status_token_age=100))
+    _unavailable(src)
+
+
+def test_status_source_refuses_a_malformed_or_foreign_token() -> None:
+    now = [2_000_000]
+    for token in ("garbage", "a.b.c", 5):
+        src, _ = _counting([token], now)  # type: ignore[list-item]
+        _unavailable(src)
+
+
+def test_status_source_lets_a_bug_out_instead_of_serving_stale() -> None:
+    """Only a VerificationError (an outage, a bad token) may fall back to a stale list; anything else is a
+    bug in NetID and must surface."""
+    now = [2_000_000]
+    tokens = [_token(StatusList(1, 8), iat=now[0], exp=now[0] + 1000)]
+    src, _ = _counting(tokens, now, ttl=10, max_stale=500, retry_interval=0)
+    assert src.status(STATUS_URI, 0) == 0
+    now[0] += 20
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise UsageError("a bug")
+
+    src._load = broken  # type: ignore[method-assign]
+    with pytest.raises(UsageError):
+        src.status(STATUS_URI, 0)
+
+
+def test_status_index_outside_the_list_and_index_zero() -> None:
+    now = [2_000_000]
+    lst = StatusList(1, 8)
+    lst.set(0, 1)
+    src, _ = _counting([_token(lst, iat=now[0])], now)
+    assert src.status(STATUS_URI, 0) == 1 and src.status(STATUS_URI, 7) == 0
+    _unavailable(src, idx=8)
+
+
+def test_status_source_arguments_and_defaults() -> None:
+    trust = _trust()
+    for kw in ({"ttl": 0}, {"ttl": -1}, {"max_stale": -1}, {"retry_interval": -1}):
+        with pytest.raises(UsageError):
+            CachedStatusLists(lambda uri: "", trust, clock=lambda: 0, **kw)
+    CachedStatusLists(lambda uri: "", trust, clock=lambda: 0, ttl=1, max_stale=0, retry_interval=0)
+    now = [2_000_000]
+    tokens = [_token(StatusList(1, 8), iat=now[0], exp=now[0] + 3600)]
+    src, calls = _counting(tokens, now)  # defaults: ttl 300, no stale serving
+    src.status(STATUS_URI, 0)
+    now[0] += 299
+    src.status(STATUS_URI, 0)
+    assert calls[0] == 1
+    now[0] += 1
+    src.status(STATUS_URI, 0)
+    assert calls[0] == 2
+    tokens[0] = "down"
+    now[0] += 300
+    _unavailable(src)  # max_stale 0 by default: never served stale
+
+
+def test_status_source_default_retry_interval_is_ten_seconds() -> None:
+    now = [2_000_000]
+    tokens = [_token(StatusList(1, 8), iat=now[0], exp=now[0] + 3600)]
+    src, calls = _counting(tokens, now, ttl=10, max_stale=1000)
+    src.status(STATUS_URI, 0)
+    tokens[0] = "down"
+    now[0] += 10
+    src.status(STATUS_URI, 0)  # refetch fails, stale served, next try in 10 s
+    now[0] += 9
+    src.status(STATUS_URI, 0)
+    assert calls[0] == 2
+    now[0] += 1
+    src.status(STATUS_URI, 0)
+    assert calls[0] == 3
+
+
+def test_status_source_allowed_prefixes_given_replace_the_issuers() -> None:
+    now = [2_000_000]
+    token = _token(StatusList(1, 8), iat=now[0])
+    src, _ = _counting([token], now, allowed_uri_prefixes=("https://mirror.example/",))
+    with pytest.raises(VerificationError) as exc:
+        src.status(STATUS_URI, 0)  # under the issuer's prefix, but not an allowed one any more
+    assert exc.value.code == "status_unavailable"

@@ -12,6 +12,7 @@ from netid.credentials.sdjwt.codec import Disclosure, split_sd_jwt
 from netid.errors import VerificationError
 from netid.verifier import Answers, Query, Verifier
 from netid.verifier.replay import InMemoryReplayCache
+from tests.credentials._sdjwt_helpers import assert_deliberate
 from tests.verifier.kit import PERSON, fixed_key, hand_present, make_world, mint_raw
 
 WORLD = make_world()
@@ -54,7 +55,8 @@ def test_single_character_mutations(pos: int, char: str, op: str) -> None:
         mutated = VALID[:pos] + VALID[pos + 1 :]
     try:
         answers = fresh_verifier().verify({"netcert": [mutated]}, REQ)
-    except VerificationError:
+    except VerificationError as exc:
+        assert_deliberate(exc)  # refused on purpose, not by a fallback around a crash
         return
     # only a mutation that leaves the presentation semantically identical may pass
     justified(answers, mutated)
@@ -69,7 +71,8 @@ def test_segment_shuffles_and_duplicates(order: list[int], keep_kb: bool) -> Non
     mutated = "~".join([*picked, parts[-1] if keep_kb else ""])
     try:
         answers = fresh_verifier().verify({"netcert": [mutated]}, REQ)
-    except VerificationError:
+    except VerificationError as exc:
+        assert_deliberate(exc)
         return
     justified(answers, mutated)
 
