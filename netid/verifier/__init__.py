@@ -11,9 +11,28 @@ Typical use::
     answers = verifier.verify(vp_token, req)      # VerificationError on any failure
     if answers["age_over_18"]: ...
 
+Over HTTP (loaded on first use, so ``import netid.verifier`` stays cheap): :func:`verifier_for_issuer`
+builds the verifier from the issuer's URL (JWKS and status lists fetched with httpx, cached by their
+headers; :mod:`netid.verifier.remote`), and :class:`RelyingParty` with :func:`netid_router` serve
+requests by ``request_uri`` and take ``direct_post`` / ``direct_post.jwt`` responses, keeping each
+:class:`Transaction` in a :class:`TransactionStore` (:mod:`netid.verifier.http`; FastAPI and SQLAlchemy
+come with the ``rp`` extra)::
+
+    rp = RelyingParty(base_url="https://shop.example", signing_key=key, certificate=cert,
+                      verifier=verifier_for_issuer("https://issuer.example"))
+    app.include_router(netid_router(rp))
+    tx = rp.start(Query(purpose="age check", age_over=18))      # show tx.qr_text
+    ...
+    rp.result(tx.id).answers                                     # once the wallet has answered
+
 Everything here is what an RP runs; what it shares with wallets (certificates, request objects, DCQL) is
 :mod:`netid.oid4vp`, and the issuer's side is :mod:`netid.issuance`, which this package never imports.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from netid.credentials.status_source import CachedStatusLists, StatusListSource
 from netid.credentials.trust import IssuerTrust
@@ -29,6 +48,37 @@ from netid.verifier.query import Query
 from netid.verifier.replay import InMemoryReplayCache, ReplayCache
 from netid.verifier.verify import CounterVerifier, Verifier
 
+if TYPE_CHECKING:
+    from netid.verifier.http import (
+        InMemoryTransactionStore,
+        RelyingParty,
+        Result,
+        SqlTransactionStore,
+        Transaction,
+        TransactionError,
+        TransactionStatus,
+        TransactionStore,
+        netid_router,
+    )
+    from netid.verifier.remote import HttpCache, HttpJwksFetcher, HttpStatusFetcher, verifier_for_issuer
+
+#: loaded on first use: httpx, FastAPI and SQLAlchemy cost more to import than the rest of the package
+_LAZY = {
+    "HttpCache": "netid.verifier.remote",
+    "HttpJwksFetcher": "netid.verifier.remote",
+    "HttpStatusFetcher": "netid.verifier.remote",
+    "verifier_for_issuer": "netid.verifier.remote",
+    "InMemoryTransactionStore": "netid.verifier.http",
+    "RelyingParty": "netid.verifier.http",
+    "Result": "netid.verifier.http",
+    "SqlTransactionStore": "netid.verifier.http",
+    "Transaction": "netid.verifier.http",
+    "TransactionError": "netid.verifier.http",
+    "TransactionStatus": "netid.verifier.http",
+    "TransactionStore": "netid.verifier.http",
+    "netid_router": "netid.verifier.http",
+}
+
 __all__ = [
     "DEFAULT_POLICY",
     "Answers",
@@ -37,16 +87,42 @@ __all__ = [
     "CachedStatusLists",
     "CounterRequest",
     "CounterVerifier",
+    "HttpCache",
+    "HttpJwksFetcher",
+    "HttpStatusFetcher",
     "InMemoryReplayCache",
+    "InMemoryTransactionStore",
     "IssuerTrust",
     "Policy",
     "Predicate",
     "PresentationRequest",
     "Query",
+    "RelyingParty",
     "ReplayCache",
+    "Result",
     "RpCertificate",
+    "SqlTransactionStore",
     "StatusListSource",
+    "Transaction",
+    "TransactionError",
+    "TransactionStatus",
+    "TransactionStore",
     "Verifier",
     "build_counter_request",
     "build_request",
+    "netid_router",
+    "verifier_for_issuer",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
