@@ -4,6 +4,7 @@
   netid-issuer migrate          apply database migrations
   netid-issuer init             migrate, then create any missing key (run once per deployment)
   netid-issuer keys rotate P    sign purpose P (netcert, rp_certificate, status_list, enrollment) anew
+  netid-issuer rp register …    register a relying party; print its RP access certificate
   netid-issuer openapi [FILE]   write the OpenAPI document (default: stdout)
 
 Settings come from NETID_ISSUER_* environment variables and NETID_ISSUER_CONFIG_FILE (TOML).
@@ -39,14 +40,64 @@ def _parser() -> argparse.ArgumentParser:
     rotate = keys.add_parser("rotate", help="start signing a purpose with a new key")
     rotate.add_argument("purpose", choices=["netcert", "rp_certificate", "status_list", "enrollment"])
     rotate.add_argument("--publish-days", type=int, default=400, help="keep the old key published this long")
+    rp = sub.add_parser("rp", help="RP registry").add_subparsers(dest="rp_command", required=True)
+    register = rp.add_parser(
+        "register",
+        help="register a relying party; print its RP access certificate (POST /admin/rps does the same)",
+    )
+    register.add_argument(
+        "--rp-id", required=True, help="the RP id (its client_id is verifier_attestation:ID)"
+    )
+    register.add_argument("--name", required=True, help="display name shown to the holder")
+    register.add_argument("--sector", required=True, help="pairwise-subject sector")
+    register.add_argument(
+        "--predicate", action="append", default=[], help="a scope it may ask, e.g. age_over_18 (repeat)"
+    )
+    register.add_argument(
+        "--purpose", action="append", required=True, help="a purpose shown at consent (repeat)"
+    )
+    register.add_argument("--response-uri", action="append", required=True, help="a response URI (repeat)")
+    register.add_argument(
+        "--request-jwk", required=True, help="file with the RP's request-signing public JWK"
+    )
+    register.add_argument(
+        "--processor", required=True, help="legal name of the personal-information processor"
+    )
+    register.add_argument("--contact", required=True, help="how the holder reaches the processor")
+    register.add_argument(
+        "--retention", required=True, help='how long the RP keeps what it learns, e.g. "30 days"'
+    )
+    register.add_argument("--netno-allowed", action="store_true", help="authorised for the global netno")
     openapi = sub.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("file", nargs="?", help="output file (default: stdout)")
     return parser
 
 
+#: the issuer URL the exported OpenAPI document (specs/openapi.json) is made with
+OPENAPI_ISSUER_URL = "https://issuer.example"
+
+
+def openapi_document() -> str:
+    """The OpenAPI document as ``specs/openapi.json`` holds it: made with default settings and a fixed
+    issuer URL, never this machine's environment, so that it is the same wherever it is made."""
+    from issuer_service.core.config import Settings  # noqa: PLC0415
+    from issuer_service.main import create_app  # noqa: PLC0415
+
+    settings = Settings.model_construct(issuer_url=OPENAPI_ISSUER_URL)  # defaults; no environment read
+    return json.dumps(create_app(settings).openapi(), indent=2, ensure_ascii=False) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "serve"
+    if command == "openapi":  # needs no configuration: the document is the same on every machine
+        document = openapi_document()
+        if args.file:
+            with open(args.file, "w", encoding="utf-8") as handle:
+                handle.write(document)
+        else:
+            sys.stdout.write(document)
+        return EXIT_OK
     from issuer_service.core.config import Settings  # noqa: PLC0415 - `--help` stays fast
 
     try:
@@ -56,16 +107,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = ".".join(str(p) for p in error["loc"]) or "settings"
             print(f"netid-issuer: configuration error in {where}: {error['msg']}", file=sys.stderr)
         return EXIT_USAGE
-    if command == "openapi":
-        from issuer_service.main import create_app  # noqa: PLC0415
-
-        document = json.dumps(create_app(settings).openapi(), indent=2, ensure_ascii=False) + "\n"
-        if args.file:
-            with open(args.file, "w", encoding="utf-8") as handle:
-                handle.write(document)
-        else:
-            sys.stdout.write(document)
-        return EXIT_OK
     try:
         return _run(command, args, settings)
     except Exception as exc:  # database drivers, key stores: one line, no traceback, exit 3
@@ -94,20 +135,77 @@ def _run(command: str, args: argparse.Namespace, settings: object) -> int:
             + f", {ring.enrollment_kid}"
         )
         return EXIT_OK
+    if command == "rp":
+        return _register_rp(args, build_context(settings))
     if command == "keys":
         context = build_context(settings)
         kid = context.keys.rotate(args.purpose, publish_for=dt.timedelta(days=args.publish_days))
         print(f"netid-issuer: {args.purpose} now signs with {kid}")
         return EXIT_OK
+    import signal  # noqa: PLC0415
+
     import uvicorn  # noqa: PLC0415
 
+    from issuer_service.core.logging import configure_logging  # noqa: PLC0415
+
+    configure_logging(settings.log_level, settings.log_file)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again under the handler it found:
+    # with this one (not the default, which would kill us) the process ends with 0, as orchestrators expect
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_config=None,  # the service logs JSON itself (issuer_service.core.logging)
+        access_log=False,  # replaced by issuer_service.core.logging.AccessLogMiddleware
         timeout_graceful_shutdown=10,
     )
+    return EXIT_OK
+
+
+def _register_rp(args: argparse.Namespace, context: object) -> int:
+    """``rp register``: straight into the database through the registry service (audited as
+    ``cli:<user>``); the certificate goes to stdout, so a script can capture it."""
+    import getpass  # noqa: PLC0415
+
+    from issuer_service.core.context import IssuerContext  # noqa: PLC0415
+    from issuer_service.core.problems import Problem  # noqa: PLC0415
+    from issuer_service.db.base import transaction  # noqa: PLC0415
+    from issuer_service.services.registry import RpSpec, register_rp  # noqa: PLC0415
+
+    assert isinstance(context, IssuerContext)
+    try:
+        with open(args.request_jwk, encoding="utf-8") as handle:
+            jwk = json.load(handle)
+    except (OSError, ValueError) as exc:
+        print(f"netid-issuer: cannot read --request-jwk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not isinstance(jwk, dict):
+        print("netid-issuer: --request-jwk must hold one JWK (a JSON object)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # a container user without a passwd entry
+        user = "unknown"
+    spec = RpSpec(
+        rp_id=args.rp_id, name=args.name, sector=args.sector, allowed_predicates=args.predicate,
+        purposes=args.purpose, response_uris=args.response_uri, request_jwk=jwk, processor=args.processor,
+        contact=args.contact, retention=args.retention, netno_allowed=args.netno_allowed,
+    )  # fmt: skip
+    try:
+        with transaction(context.sessions) as session:
+            record = register_rp(session, context, spec, actor=f"cli:{user}")
+    except Problem as exc:
+        print(f"netid-issuer: rp register refused ({exc.code}): {exc.detail}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        context.engine.dispose()
+    print(
+        f"netid-issuer: registered {record.spec.rp_id}; status entry {record.status_idx} of "
+        f"{record.status_uri}; certificate valid until {record.certificate_exp}",
+        file=sys.stderr,
+    )
+    print(record.certificate)
     return EXIT_OK
 
 

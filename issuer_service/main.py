@@ -17,6 +17,9 @@ from fastapi import FastAPI
 from issuer_service.api.routes import admin, devices, enrollment, oid4vci, ops, status, wellknown
 from issuer_service.core.config import Settings
 from issuer_service.core.context import IssuerContext
+from issuer_service.core.limits import BodySizeLimitMiddleware, RateLimitMiddleware, TokenBucketLimiter
+from issuer_service.core.logging import AccessLogMiddleware
+from issuer_service.core.metrics import IssuerMetrics, MetricsMiddleware, metrics_endpoint
 from issuer_service.core.problems import install_problem_handlers
 from issuer_service.db.base import make_engine, make_session_factory
 from issuer_service.db.migrate import upgrade
@@ -43,7 +46,8 @@ def build_context(
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     store = keystore if keystore is not None else open_keystore(settings)
-    keys = KeyService(store, sessions, netcert_alg=settings.netcert_alg)
+    reader = make_session_factory(make_engine(settings.database_url, read_only=True))
+    keys = KeyService(store, sessions, netcert_alg=settings.netcert_alg, reader=reader)
     if settings.migrate_on_start:
         keys.ensure_keys()
     context = IssuerContext(
@@ -76,6 +80,7 @@ def create_app(
         try:
             yield
         finally:
+            ctx.keys.close()
             ctx.engine.dispose()
 
     app = FastAPI(
@@ -90,6 +95,13 @@ def create_app(
     )
     app.state.instance = secrets.token_hex(4)
     install_problem_handlers(app)
+    # operations (outermost last): request id and access log, metrics, then the limits
+    metrics = app.state.metrics = IssuerMetrics(instance=app.state.instance, version=API_VERSION)
+    app.add_middleware(RateLimitMiddleware, limiter=TokenBucketLimiter(settings.enrollment_rate_per_minute))
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(AccessLogMiddleware)
+    app.add_route("/metrics", metrics_endpoint(metrics), include_in_schema=False)
     for router in (wellknown, enrollment, oid4vci, status, devices, admin, ops):
         app.include_router(router.router)
     return app

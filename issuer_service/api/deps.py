@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session
 
 from issuer_service.core.context import IssuerContext
+from issuer_service.core.security import ADMIN_BEARER, Admin, authenticate_admin
 from issuer_service.db.base import transaction
 
-__all__ = ["ContextDep", "SessionDep"]
+__all__ = ["AdminDep", "ContextDep", "SessionDep"]
 
 
 def _context(request: Request) -> IssuerContext:
@@ -21,10 +23,23 @@ def _context(request: Request) -> IssuerContext:
 
 def _session(request: Request) -> Iterator[Session]:
     # One transaction per request: committed after the handler returns, rolled back if it raises, so a
-    # failed request leaves nothing half-written.
+    # failed request leaves nothing half-written. Used with scope="function": the commit happens before
+    # the response is sent, so a client that gets an answer can rely on it being stored (a token used in
+    # the very next request must already be there).
     with transaction(_context(request).sessions) as session:
         yield session
 
 
+def _admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(ADMIN_BEARER)],
+) -> Admin:
+    # 401 problem (with WWW-Authenticate) unless the bearer token is a configured administrator's
+    token = credentials.credentials if credentials is not None else None
+    return authenticate_admin(token, _context(request).settings.admin_tokens)
+
+
 ContextDep = Annotated[IssuerContext, Depends(_context)]
-SessionDep = Annotated[Session, Depends(_session)]
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
+#: the authenticated administrator (``issuer_service.core.security``); declares the OpenAPI scheme
+AdminDep = Annotated[Admin, Depends(_admin)]

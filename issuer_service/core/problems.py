@@ -73,11 +73,18 @@ class Problem(Exception):  # noqa: N818 - an RFC 9457 "problem", the standard's 
     """Raise from a route or service to answer with a problem document.
 
     ``code`` must be a key of :data:`PROBLEM_TYPES`; ``detail`` is for humans and must not contain
-    personal data; ``extra`` adds members (e.g. ``retry_after``).
+    personal data; ``extra`` adds members (e.g. ``retry_after``); ``headers`` adds response headers
+    (e.g. ``WWW-Authenticate`` on a 401).
     """
 
     def __init__(
-        self, code: str, detail: str, *, status: int | None = None, extra: Mapping[str, Any] | None = None
+        self,
+        code: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         if code not in PROBLEM_TYPES:
             raise ValueError(f"unknown problem code {code!r}")
@@ -86,6 +93,7 @@ class Problem(Exception):  # noqa: N818 - an RFC 9457 "problem", the standard's 
         self.detail = detail
         self.status = status or PROBLEM_TYPES[code][0]
         self.extra = dict(extra or {})
+        self.headers = dict(headers or {})
 
 
 def problem_response(
@@ -125,7 +133,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        headers = {"Retry-After": str(exc.extra["retry_after"])} if "retry_after" in exc.extra else None
+        headers = dict(exc.headers)
+        if "retry_after" in exc.extra:
+            headers["Retry-After"] = str(exc.extra["retry_after"])
         return problem_response(exc.code, exc.detail, status=exc.status, extra=exc.extra, headers=headers)
 
     @app.exception_handler(IssuanceError)

@@ -42,7 +42,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
+def _sqlite_begin_immediate(connection: Any) -> None:
     # Every transaction takes SQLite's write lock up front. A deferred transaction that read first and
     # writes later can find its snapshot stale once another writer committed (SQLITE_BUSY_SNAPSHOT, which
     # no retry of the statement can cure); taking the lock first serialises writers cleanly, as one
@@ -50,12 +50,20 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://…``)."""
+def _sqlite_begin_deferred(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://…``).
+
+    ``read_only`` (SQLite only matters): transactions that never write begin deferred, taking no write
+    lock — for reads made while a request transaction of the same process may hold it (the key ring).
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", _sqlite_begin_deferred if read_only else _sqlite_begin_immediate)
         return engine
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 

@@ -141,7 +141,8 @@ class Token(Base):
 
 
 class Nonce(Base):
-    """OpenID4VCI ``c_nonce`` values, single-use."""
+    """Single-use values, as hashes: OpenID4VCI ``c_nonce`` values and the ``jti`` of device-revocation
+    requests (``SHA-256("netid-revoke" ‖ device key thumbprint ‖ jti)``, inserted already used)."""
 
     __tablename__ = "nonces"
 

@@ -59,14 +59,29 @@ class KeyService:
     """Creates, loads and rotates keys; hands out the current :class:`KeyRing`."""
 
     def __init__(
-        self, keystore: KeyStore, sessions: sessionmaker[Session], *, netcert_alg: SigningAlg
+        self,
+        keystore: KeyStore,
+        sessions: sessionmaker[Session],
+        *,
+        netcert_alg: SigningAlg,
+        reader: sessionmaker[Session] | None = None,
     ) -> None:
         self._store = keystore
         self._sessions = sessions
+        # Reloading the ring happens in the middle of requests whose own transaction may hold SQLite's
+        # write lock: it reads through sessions that never ask for that lock.
+        self._reader = reader or sessions
         self._netcert_alg = netcert_alg
         self._lock = threading.Lock()
         self._ring: KeyRing | None = None
         self._loaded_at = 0.0
+
+    def close(self) -> None:
+        """Release the reader's connections (the request sessions' engine is the context's to close)."""
+        if self._reader is not self._sessions:
+            bind = self._reader.kw.get("bind")
+            if bind is not None:
+                bind.dispose()
 
     @property
     def keystore(self) -> KeyStore:
@@ -132,7 +147,7 @@ class KeyService:
 
     def _load(self) -> KeyRing:
         now = _now()
-        with self._sessions() as session:
+        with self._reader() as session:
             records = list(session.scalars(select(IssuerKeyRecord).order_by(IssuerKeyRecord.created_at)))
         current: dict[str, IssuerKeyRecord] = {}
         published: list[dict[str, Any]] = []

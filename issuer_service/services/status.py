@@ -80,6 +80,13 @@ def _open_lists(session: Session, context: IssuerContext, purpose: ListPurpose) 
     return lists
 
 
+def _place(row: IssuedCredential | RelyingParty, list_id: int, idx: int) -> None:
+    if isinstance(row, IssuedCredential):
+        row.list_id, row.idx = list_id, idx
+    else:
+        row.status_list_id, row.status_idx = list_id, idx
+
+
 def claim_entries(
     session: Session,
     context: IssuerContext,
@@ -87,34 +94,67 @@ def claim_entries(
     rows: list[RowT],
 ) -> list[RowT]:
     """Give every row (an :class:`IssuedCredential` or a :class:`RelyingParty`, not yet added) its own
-    status entry — list chosen independently per row, index at random — and add it to the session."""
+    status entry — list chosen independently per row, index at random — and add it to the session.
+
+    The whole batch is drawn and inserted in one flush (one savepoint, one multi-row insert); only if
+    that collides with an entry already taken — by this batch or a concurrent node, rare in lists at
+    most half full — are the rows claimed one by one, each drawing again until its insert succeeds.
+    """
+    lists = _open_lists(session, context, purpose)
     for row in rows:
-        for _ in range(_MAX_DRAWS):
-            lists = _open_lists(session, context, purpose)
-            chosen = lists[_uniform(context.rng, len(lists))]
-            idx = _uniform(context.rng, chosen.size)
-            if isinstance(row, IssuedCredential):
-                row.list_id, row.idx = chosen.id, idx
-            else:
-                row.status_list_id, row.status_idx = chosen.id, idx
-            try:
-                with session.begin_nested():
-                    session.add(row)
-                    session.flush()
-            except IntegrityError:
-                continue  # taken (by us or a concurrent node): draw again
-            session.execute(
-                update(StatusListRecord)
-                .where(StatusListRecord.id == chosen.id)
-                .values(used=StatusListRecord.used + 1)
-            )
-            session.refresh(chosen, ["used"])
-            if chosen.used >= chosen.size * MAX_FILL:
-                chosen.closed = True
-            break
-        else:  # pragma: no cover - needs 64 collisions in a row in lists at most half full
-            raise RuntimeError("could not claim a free status entry")
+        chosen = lists[_uniform(context.rng, len(lists))]
+        _place(row, chosen.id, _uniform(context.rng, chosen.size))
+    try:
+        with session.begin_nested():
+            session.add_all(rows)
+            session.flush()
+    except IntegrityError:
+        for row in rows:
+            _forget(session, row)
+        for row in rows:
+            _claim_one(session, context, purpose, row)
+    _count_used(session, rows)
     return rows
+
+
+def _forget(session: Session, row: IssuedCredential | RelyingParty) -> None:
+    # a savepoint's rollback expunges what it inserted; a row it never reached is still pending
+    if row in session:
+        session.expunge(row)
+
+
+def _claim_one(session: Session, context: IssuerContext, purpose: ListPurpose, row: RowT) -> None:
+    for _ in range(_MAX_DRAWS):
+        lists = _open_lists(session, context, purpose)
+        chosen = lists[_uniform(context.rng, len(lists))]
+        _place(row, chosen.id, _uniform(context.rng, chosen.size))
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            _forget(session, row)
+            continue  # taken (by us or a concurrent node): draw again
+        return
+    raise RuntimeError("could not claim a free status entry")  # pragma: no cover - 64 collisions in a row
+
+
+def _count_used(session: Session, rows: list[RowT]) -> None:
+    """Add the batch to its lists' ``used`` counts (one atomic UPDATE per list); close lists now half full."""
+    per_list: dict[int, int] = {}
+    for row in rows:
+        list_id = row.list_id if isinstance(row, IssuedCredential) else row.status_list_id
+        per_list[list_id] = per_list.get(list_id, 0) + 1
+    for list_id, count in per_list.items():
+        session.execute(
+            update(StatusListRecord)
+            .where(StatusListRecord.id == list_id)
+            .values(used=StatusListRecord.used + count)
+        )
+    for record in session.scalars(select(StatusListRecord).where(StatusListRecord.id.in_(per_list))):
+        session.refresh(record, ["used"])
+        if record.used >= record.size * MAX_FILL:
+            record.closed = True
 
 
 def status_changed(session: Session, list_id: int) -> None:

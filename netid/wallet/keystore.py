@@ -43,8 +43,13 @@ class DeviceKeyStore(Protocol):
         """The public JWK of ``key_id``."""
         ...
 
-    def sign_jwt(self, key_id: str, payload: Mapping[str, object], *, typ: str) -> str:
-        """Sign ``payload`` as a compact JWS with ``key_id`` (after the platform's user-presence check)."""
+    def sign_jwt(
+        self, key_id: str, payload: Mapping[str, object], *, typ: str, include_jwk: bool = False
+    ) -> str:
+        """Sign ``payload`` as a compact JWS with ``key_id`` (after the platform's user-presence check).
+
+        ``include_jwk`` puts the public key in the header (``jwk``), as OpenID4VCI key proofs and NetID's
+        device-revocation requests need."""
         ...
 
     def delete_key(self, key_id: str) -> None:
@@ -128,8 +133,12 @@ class SoftwareKeyStore:
     def public_jwk(self, key_id: str) -> dict[str, str]:
         return public_jwk(self._key(key_id))
 
-    def sign_jwt(self, key_id: str, payload: Mapping[str, object], *, typ: str) -> str:
-        return sign_jws(payload, self._key(key_id), typ=typ)
+    def sign_jwt(
+        self, key_id: str, payload: Mapping[str, object], *, typ: str, include_jwk: bool = False
+    ) -> str:
+        key = self._key(key_id)
+        headers = {"jwk": public_jwk(key)} if include_jwk else None
+        return sign_jws(payload, key, typ=typ, extra_headers=headers)
 
     def delete_key(self, key_id: str) -> None:
         if self._keys.pop(key_id, None) is not None:

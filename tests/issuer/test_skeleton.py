@@ -66,3 +66,23 @@ def test_readiness(issuer: InProcessIssuer) -> None:
 def test_live_server_serves_metadata(live_issuer: LiveIssuer) -> None:
     meta = httpx.get(f"{live_issuer.url}/.well-known/openid-credential-issuer").json()
     assert meta["credential_issuer"] == live_issuer.url
+
+
+def test_key_ring_reloads_inside_a_writing_transaction(issuer: InProcessIssuer) -> None:
+    """The ring is re-read every 30 s, often in the middle of a request whose transaction already holds
+    SQLite's write lock: the reload must not wait for that lock (it did, for 10 s, then failed)."""
+    import datetime as dt
+    import time
+
+    from issuer_service.db.base import transaction
+    from issuer_service.db.tables import Nonce
+
+    context = issuer.client.app.state.context  # type: ignore[attr-defined]
+    context.keys.ring()
+    with transaction(context.sessions) as session:
+        session.add(Nonce(nonce_hash="0" * 64, expires_at=dt.datetime.now(dt.UTC)))
+        session.flush()  # this transaction now holds the write lock
+        context.keys._ring = None  # stale: the next call reloads
+        started = time.monotonic()
+        assert context.keys.ring().jwks()["keys"]
+        assert time.monotonic() - started < 2
