@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     NETWORK = 7
     REFUSED = 8
     FAILED = 9
+    PIN = 10
     INTERNAL = 70
     INTERRUPTED = 130
 
@@ -36,9 +37,10 @@ EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.CARD: "the chip refused: wrong MRZ data or CAN, an error status, broken secure messaging",
     ExitCode.FILE: "a file given on the command line cannot be read, parsed or written (`--trust`, `--out`)",
     ExitCode.MISSING_PACKAGE: "an optional package is not installed: a reader backend, or rich",
-    ExitCode.NETWORK: "reserved: the issuer or a relying party could not be reached (network commands)",
-    ExitCode.REFUSED: "reserved: the wallet refused a request (wallet commands)",
+    ExitCode.NETWORK: "the issuer or a relying party was unreachable or refused: its problem code is shown",
+    ExitCode.REFUSED: "the wallet refused a request (outside the RP's certificate, badly signed, declined)",
     ExitCode.FAILED: "another failure NetID reported; the message says which",
+    ExitCode.PIN: "wrong wallet PIN or recovery code (the message says how many tries are left), or locked",
     ExitCode.INTERNAL: "a bug in NetID: the traceback is printed; please report it",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }

@@ -25,7 +25,11 @@ examples:
   netid card read --reader sim                read and verify a simulated TEST card
   netid card read --reader pcsc --can 123456 --trust csca.pem
   netid card read --reader sim --json         the same, as JSON for scripts
-  netid demo --out demo-out                   card -> netcerts -> app asks -> yes/no answers"""
+  netid demo --out demo-out                   card -> netcerts -> app asks -> yes/no answers
+  netid enroll --issuer https://issuer.example --reader pcsc --can 123456
+                                              enroll a card: a PIN-protected wallet with netcerts
+  netid credentials | log | revoke | refresh  the wallet's netcerts, your own log, this device
+  netid pin change | unlock,  netid wallet wipe"""
 
 READER_HELP = (
     "sim[:SEED] (a TEST card; sim:SEED:tampered-dgN and sim:SEED:cloned fail verification) | "
@@ -85,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_card(commands, common)
     _add_demo(commands)
+    _add_wallet(commands, common)
     return parser
 
 
@@ -149,3 +154,134 @@ def _add_demo(commands: argparse._SubParsersAction[Any]) -> None:
     demo.set_defaults(handler="netid.cli.demo:demo_command", help_parser=demo)
     demo.add_argument("--out", default="demo-out", metavar="DIR", help="where to write what crossed the wire")
     demo.add_argument("--seed", type=int, default=7, help="the test card's seed (default 7)")
+
+
+WALLET_HELP = (
+    "the wallet file (default: $NETID_WALLET, else the user data folder: $XDG_DATA_HOME/netid/wallet.json on "
+    "Linux, ~/Library/Application Support/netid on macOS, %%APPDATA%%\\netid on Windows)"
+)
+
+
+def _positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError("a batch is 1 to 100 credentials")
+    return value
+
+
+def _add_wallet(commands: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
+    """The holder's commands (handlers in :mod:`netid.cli.wallet`)."""
+    wallet_opts = argparse.ArgumentParser(add_help=False)
+    wallet_opts.add_argument("--wallet", metavar="PATH", help=WALLET_HELP)
+    wallet_opts.add_argument(
+        "--pin-stdin",
+        action="store_true",
+        help="read the PIN (then the new PIN, where one is set) from standard input, one per line; "
+        "otherwise $NETID_PIN (and $NETID_NEW_PIN), else it is asked at the terminal",
+    )
+    parents = [common, wallet_opts]
+    handlers = "netid.cli.wallet"
+
+    enroll = commands.add_parser(
+        "enroll",
+        parents=parents,
+        help="enroll your ID card with an issuer: a network number and a batch of netcerts",
+        description=(
+            "Read your ID card (the chip signs the issuer's challenge), send the sealed evidence to the "
+            "issuer, and store the network number and a batch of single-use netcerts in your wallet, "
+            "encrypted under your PIN. The first enrollment creates the wallet and shows its recovery code "
+            "once."
+        ),
+    )
+    enroll.set_defaults(handler=f"{handlers}:enroll_command", help_parser=enroll)
+    enroll.add_argument("--issuer", required=True, metavar="URL", help="the issuer's URL (https)")
+    enroll.add_argument("--reader", default="sim", metavar="SPEC", help=READER_HELP)
+    key = enroll.add_mutually_exclusive_group()
+    key.add_argument(
+        "--mrz", metavar="DOCNO,YYMMDD,YYMMDD", help="document number, birth date and expiry date (MRZ)"
+    )
+    key.add_argument("--can", metavar="NNNNNN", help="the card access number printed on the card")
+    enroll.add_argument(
+        "--batch", type=_positive_count, default=30, metavar="N", help="netcerts to fetch (default 30)"
+    )
+    enroll.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=15.0,
+        metavar="SECONDS",
+        help="how long to wait for a card",
+    )
+
+    credentials = commands.add_parser(
+        "credentials",
+        parents=parents,
+        help="the netcerts in your wallet: counts by kind and RP, expiry",
+        description="Show the wallet's netcerts: unused ones by kind and RP sector, used, revoked, expiry.",
+    )
+    credentials.set_defaults(handler=f"{handlers}:credentials_command", help_parser=credentials)
+
+    refresh = commands.add_parser(
+        "refresh",
+        parents=parents,
+        help="fetch new netcerts if the batch runs low or expires soon",
+        description="Fetch a new batch with the wallet's refresh token (no card needed) when fewer than 5 "
+        "unused netcerts stay valid for 3 more days, or always with --force.",
+    )
+    refresh.set_defaults(handler=f"{handlers}:refresh_command", help_parser=refresh)
+    refresh.add_argument("--force", action="store_true", help="fetch a batch even if none is due")
+    refresh.add_argument("--batch", type=_positive_count, default=None, metavar="N", help="how many")
+
+    log = commands.add_parser(
+        "log",
+        parents=parents,
+        help="your own log: who asked what, when, and what was answered",
+        description="Show the wallet's log of every request answered or refused, enrollment and revocation.",
+    )
+    log.set_defaults(handler=f"{handlers}:log_command", help_parser=log)
+    log.add_argument("--export", metavar="FILE", help="write the log as JSON to FILE (readable only by you)")
+
+    revoke = commands.add_parser(
+        "revoke",
+        parents=parents,
+        help="revoke this device's netcerts at the issuer",
+        description="Ask the issuer to revoke every netcert of this device (signed with the device key) and "
+        "delete them from the wallet. It cannot be undone: enroll again with your card afterwards.",
+    )
+    revoke.set_defaults(handler=f"{handlers}:revoke_command", help_parser=revoke)
+    revoke.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    pin = commands.add_parser("pin", help="change the wallet PIN, or unlock a locked wallet")
+    pin.set_defaults(help_parser=pin)
+    pin_sub = pin.add_subparsers(title="commands", metavar="COMMAND")
+    change = pin_sub.add_parser(
+        "change",
+        parents=parents,
+        help="set a new PIN (the recovery code keeps working)",
+        description="Set a new wallet PIN: asks the current PIN, then the new one (6 or more characters).",
+    )
+    change.set_defaults(handler=f"{handlers}:pin_change_command", help_parser=change)
+    unlock = pin_sub.add_parser(
+        "unlock",
+        parents=parents,
+        help="unlock the wallet with its recovery code and set a new PIN",
+        description="After too many wrong PINs the wallet locks; the recovery code shown when it was created "
+        "unlocks it and sets a new PIN. With --pin-stdin: the recovery code, then the new PIN; else "
+        "$NETID_RECOVERY_CODE and $NETID_NEW_PIN.",
+    )
+    unlock.set_defaults(handler=f"{handlers}:pin_unlock_command", help_parser=unlock)
+
+    wallet = commands.add_parser("wallet", help="the wallet file itself")
+    wallet.set_defaults(help_parser=wallet)
+    wallet_sub = wallet.add_subparsers(title="commands", metavar="COMMAND")
+    wipe = wallet_sub.add_parser(
+        "wipe",
+        parents=parents,
+        help="delete the wallet: keys, netcerts and log",
+        description="Delete the wallet file (no PIN needed: it is your file). Its netcerts stay valid at the "
+        "issuer until they expire; `netid revoke` first to revoke them.",
+    )
+    wipe.set_defaults(handler=f"{handlers}:wallet_wipe_command", help_parser=wipe)
+    wipe.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -14,6 +14,7 @@ from netid.errors import (
     ActiveAuthenticationError,
     CardError,
     CardTimeoutError,
+    EnrollmentError,
     NetIDError,
     NoCardError,
     PassiveAuthenticationError,
@@ -21,6 +22,7 @@ from netid.errors import (
     TagLostError,
     UsageError,
     VerificationError,
+    WalletError,
     WalletRefusal,
 )
 
@@ -94,6 +96,10 @@ def problem_for(exc: BaseException, *, help_command: str = "netid") -> Problem |
         return Problem(ExitCode.USAGE, str(exc), f"`{help_command} --help` shows the options")
     if isinstance(exc, WalletRefusal):
         return Problem(ExitCode.REFUSED, str(exc))
+    if isinstance(exc, EnrollmentError):
+        return _issuer_problem(exc)
+    if isinstance(exc, WalletError):
+        return _wallet_problem(exc)
     if isinstance(exc, NetIDError):
         return Problem(ExitCode.FAILED, str(exc) or type(exc).__name__)
     if isinstance(exc, OSError) and exc.filename is not None:
@@ -103,3 +109,61 @@ def problem_for(exc: BaseException, *, help_command: str = "netid") -> Problem |
             "check the path and its permissions",
         )
     return None
+
+
+#: what to do about an issuer's refusal, by its problem code (others: the message says)
+_ISSUER_HINTS = {
+    "transport": "check the issuer URL and the network connection, then try again",
+    "protocol": "check the issuer URL: the server did not answer as a NetID issuer",
+    "invalid_grant": "this device can no longer fetch netcerts with its token: enroll again with your card",
+    "device_revoked": "this device was revoked: enroll again with your card",
+    "passive_authentication": "the card's data is not signed by an authority this issuer trusts",
+    "active_authentication": "the chip did not prove it is genuine: hold the card still and try again",
+    "document_expired": "the ID card has expired: enroll with a valid card",
+    "guardian_required": "a person this young needs a guardian's network number to enroll",
+    "enrollment_unknown": "the enrollment expired: run the command again",
+    "rate_limited": "the issuer is busy: wait a minute and try again",
+}
+
+
+def _issuer_problem(exc: EnrollmentError) -> Problem:
+    """The issuer could not be reached, or answered with a problem: exit code 7, its code shown."""
+    where = "could not reach the issuer" if exc.code == "transport" else f"the issuer answered {exc.code}"
+    return Problem(
+        ExitCode.NETWORK,
+        f"{where}: {exc.message}",
+        _ISSUER_HINTS.get(exc.code, f"the issuer's problem code is {exc.code}"),
+    )
+
+
+def _wallet_problem(exc: WalletError) -> Problem:
+    """The wallet store's own failures (netid.wallet.store), or another wallet error."""
+    from netid.wallet import session, store
+
+    if isinstance(exc, store.WrongPinError):
+        hint = (
+            "try again; after the last try only the recovery code unlocks it (`netid pin unlock`)"
+            if exc.what == "PIN"
+            else "check the recovery code shown when the wallet was created"
+        )
+        return Problem(ExitCode.PIN, str(exc), hint)
+    if isinstance(exc, store.WalletLockedError):
+        if exc.recovery_tries_left:
+            hint = (
+                f"`netid pin unlock` with the recovery code sets a new PIN "
+                f"({exc.recovery_tries_left} tries left)"
+            )
+        else:
+            hint = "`netid wallet wipe`, then enroll again with your card"
+        return Problem(ExitCode.PIN, str(exc), hint)
+    if isinstance(exc, store.WalletNotFoundError):
+        return Problem(
+            ExitCode.FAILED, str(exc), "`netid enroll --issuer URL` creates a wallet; --wallet PATH names one"
+        )
+    if isinstance(exc, store.WalletFileError):
+        return Problem(ExitCode.FILE, str(exc), "check --wallet PATH; a damaged wallet can only be wiped")
+    if isinstance(exc, session.NotEnrolledError):
+        return Problem(ExitCode.FAILED, str(exc), "`netid enroll --issuer URL` enrolls your card")
+    if isinstance(exc, store.WalletInUseError):
+        return Problem(ExitCode.FAILED, str(exc), "wait for the other netid command to finish")
+    return Problem(ExitCode.FAILED, str(exc) or type(exc).__name__, "`netid credentials` shows the wallet")

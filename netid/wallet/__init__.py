@@ -1,19 +1,78 @@
-"""The holder side: device keys, consent, and presentations to relying parties."""
+"""The holder side: device keys, consent, and presentations to relying parties; and, loaded on first use,
+a PIN-protected wallet on disk (:class:`WalletSession` over a :class:`WalletStore`) with the holder's own
+log (:class:`LogEntry`)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from netid.wallet.consent import ConsentPrompt, build_consent_prompt
 from netid.wallet.in_person import answer_counter
 from netid.wallet.keystore import DeviceKeyStore, SoftwareKeyStore
-from netid.wallet.present import OFFLINE, PresentationResponse, Wallet, WalletCredential, present
+from netid.wallet.present import (
+    OFFLINE,
+    PresentationLog,
+    PresentationResponse,
+    Wallet,
+    WalletCredential,
+    present,
+)
+
+if TYPE_CHECKING:
+    from netid.wallet.log import LogEntry, export_json, presentation_entry
+    from netid.wallet.session import RefreshPolicy, WalletSession
+    from netid.wallet.store import (
+        KdfParams,
+        WalletLockedError,
+        WalletStore,
+        WrongPinError,
+        default_wallet_path,
+    )
+
+# the disk wallet pulls in argon2 and httpx: loaded when first named, so `import netid.wallet` stays light
+_LAZY = {
+    "LogEntry": "netid.wallet.log",
+    "export_json": "netid.wallet.log",
+    "presentation_entry": "netid.wallet.log",
+    "RefreshPolicy": "netid.wallet.session",
+    "WalletSession": "netid.wallet.session",
+    "KdfParams": "netid.wallet.store",
+    "WalletLockedError": "netid.wallet.store",
+    "WalletStore": "netid.wallet.store",
+    "WrongPinError": "netid.wallet.store",
+    "default_wallet_path": "netid.wallet.store",
+}
 
 __all__ = [
     "OFFLINE",
     "ConsentPrompt",
     "DeviceKeyStore",
+    "KdfParams",
+    "LogEntry",
+    "PresentationLog",
     "PresentationResponse",
+    "RefreshPolicy",
     "SoftwareKeyStore",
     "Wallet",
     "WalletCredential",
+    "WalletLockedError",
+    "WalletSession",
+    "WalletStore",
+    "WrongPinError",
     "answer_counter",
     "build_consent_prompt",
+    "default_wallet_path",
+    "export_json",
     "present",
+    "presentation_entry",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'netid.wallet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

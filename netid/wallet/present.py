@@ -4,21 +4,29 @@
 
 1. opens the request with :func:`netid.oid4vp.request.open_request` — signed request object, RP
    certificate issued by the trusted issuer, request signed by the certificate's key, ``client_id`` and
-   ``response_uri`` registered, purpose registered, every predicate inside the certificate — and
-   **refuses** (:class:`~netid.errors.WalletRefusal`, same code) if any of that fails; then refuses an
-   RP whose certificate the issuer has revoked or suspended (``rp_certificate``), unless the wallet was
+   an ``https`` ``response_uri`` registered, every claim inside the certificate and at most one age
+   threshold (checked before the query is parsed further), purpose registered — and **refuses**
+   (:class:`~netid.errors.WalletRefusal`, same code) if any of that fails; then refuses an RP whose
+   certificate the issuer has revoked or suspended (``rp_certificate``), unless the wallet was
    explicitly made ``offline``;
 2. refuses if the holder cannot meet ``min_mode`` (``mode_unavailable``);
 3. picks an unused, unexpired credential of the right kind: an *anonymous* one unless a subject or the
-   netno is asked, then an RP-scoped one for the certificate's sector (``no_credential`` otherwise). An
-   RP-scoped credential is never used for an anonymous request: its subject and sector would be visible;
+   netno is asked, then an RP-scoped one for the certificate's sector, signed and bound with algorithms
+   the request's ``client_metadata`` accepts (``no_credential`` otherwise). An RP-scoped credential is
+   never used for an anonymous request: its subject and sector would be visible;
 4. plans the minimum disclosure: ``age_over_NN``/``doc_valid`` only if asked *and* true; ``name`` /
    ``id_number`` only when equal to the value the RP sent; the region claim of the asked level only if
    it is one of the asked codes; ``netno`` only if asked. Non-matching claims are withheld (the RP sees
    "not proven", never the value);
 5. asks for consent with a plain-language prompt (``consent_denied`` if refused);
 6. builds the presentation with a KB-JWT (``aud`` = ``client_id``, ``nonce``, ``sd_hash``, ``iat``,
-   ``amr``) signed by the credential's device key, marks the credential used and deletes its key.
+   ``amr``) signed by the credential's device key, marks the credential used and deletes its key;
+7. answers with a ``vp_token`` listing that one presentation under ``netcert`` and under the id of
+   every comparison it proves (:func:`netid.oid4vp.response.vp_token_for`) — encrypted to the RP's key
+   when the request asks for ``direct_post.jwt`` (:meth:`PresentationResponse.form`).
+
+``http`` response URIs (to a loopback host only) are accepted only by a wallet made with
+``allow_loopback_http=True``, a development mode: never in production.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from netid.credentials.jose import decode_jws_unverified, json_dumps, jwk_thumbprint
+from netid.credentials.jose import decode_jws_unverified, json_dumps, jwk_thumbprint, load_public_jwk
 from netid.credentials.netcert import NETCERT_VCT
 from netid.credentials.sdjwt.codec import sd_hash, split_sd_jwt
 from netid.credentials.sdjwt.present import disclosable_claims, present_sd_jwt
@@ -36,22 +44,36 @@ from netid.credentials.status_source import StatusListSource
 from netid.credentials.trust import IssuerTrust
 from netid.errors import NetIDError, ParseError, UsageError, VerificationError, WalletRefusal
 from netid.oid4vp.certificate import RpCertificate
-from netid.oid4vp.dcql import CREDENTIAL_QUERY_ID, Predicate, strict_in
+from netid.oid4vp.dcql import Predicate, strict_in
 from netid.oid4vp.modes import MODES, AuthMode, amr_for_mode, mode_rank
-from netid.oid4vp.request import RequestTerms, open_request
+from netid.oid4vp.request import RequestTerms, ResponseEncryption, VpFormats, open_request
+from netid.oid4vp.response import encrypt_response, vp_token_for
 from netid.policy import DEFAULT_POLICY, Policy
 from netid.wallet.consent import ConsentPrompt, build_consent_prompt
 from netid.wallet.keystore import DeviceKeyStore
 
-__all__ = ["OFFLINE", "PresentationResponse", "Wallet", "WalletCredential", "check_rp_status", "present"]
+__all__ = [
+    "OFFLINE",
+    "PresentationLog",
+    "PresentationResponse",
+    "Wallet",
+    "WalletCredential",
+    "check_rp_status",
+    "present",
+]
 
 #: a credential is not offered when it expires within this many seconds (the RP checks with leeway)
 _EXPIRY_MARGIN = 120
 
+#: the holder's-log hook (:mod:`netid.wallet.log`): ``(checked terms or None, disclosed claim names or None,
+#: None or the refusal)``, called after a presentation is made and before a refusal is raised
+PresentationLog = Callable[[RequestTerms | None, frozenset[str] | None, WalletRefusal | None], None]
+
 
 @dataclass(slots=True)
 class WalletCredential:
-    """One single-use netcert held by the wallet. ``serialized`` is the issued SD-JWT (all disclosures)."""
+    """One single-use netcert held by the wallet. ``serialized`` is the issued SD-JWT (all disclosures);
+    ``issuer_alg`` and ``holder_alg`` are its issuer signature's and its device key's algorithms."""
 
     serialized: str = field(repr=False)
     key_id: str
@@ -60,38 +82,60 @@ class WalletCredential:
     issuer: str
     exp: int
     used: bool = False
+    issuer_alg: str = ""
+    holder_alg: str = ""
 
     @classmethod
     def from_issued(cls, serialized: str) -> WalletCredential:
         """Read the wallet's bookkeeping from an issued netcert (its own data, so no signature check)."""
         try:
-            _, payload, _, _ = decode_jws_unverified(split_sd_jwt(serialized).issuer_jwt)
+            header, payload, _, _ = decode_jws_unverified(split_sd_jwt(serialized).issuer_jwt)
             jwk = payload["cnf"]["jwk"]
             key_id = jwk_thumbprint(jwk)
+            holder_alg = load_public_jwk(jwk).alg
             exp = payload["exp"]
             issuer = payload["iss"]
         except (ParseError, KeyError, TypeError) as exc:
             raise UsageError("not an issued netcert") from exc
         if payload.get("vct") != NETCERT_VCT or not isinstance(exp, int) or not isinstance(issuer, str):
             raise UsageError("not an issued netcert")
+        alg = header.get("alg")
+        issuer_alg = alg if isinstance(alg, str) else ""
         sub, sector = payload.get("sub"), payload.get("sector")
-        if sub is not None:
-            if not isinstance(sector, str):
-                raise UsageError("RP-scoped netcert without a sector")
-            return cls(serialized, key_id, "rp", sector, issuer, exp)
-        return cls(serialized, key_id, "anonymous", None, issuer, exp)
+        if sub is not None and not isinstance(sector, str):
+            raise UsageError("RP-scoped netcert without a sector")
+        kind: Literal["anonymous", "rp"] = "rp" if sub is not None else "anonymous"
+        return cls(
+            serialized,
+            key_id,
+            kind,
+            sector if sub is not None else None,
+            issuer,
+            exp,
+            issuer_alg=issuer_alg,
+            holder_alg=holder_alg,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class PresentationResponse:
-    """What the wallet sends: POST ``form()`` (``application/x-www-form-urlencoded``) to ``response_uri``."""
+    """What the wallet sends: POST ``form()`` (``application/x-www-form-urlencoded``) to ``response_uri``.
+
+    ``encryption`` is set when the request asked for ``direct_post.jwt``: :meth:`form` then encrypts the
+    response to the RP's key, so nothing between the wallet and the RP can read it.
+    """
 
     response_uri: str
     vp_token: Mapping[str, list[str]] = field(repr=False)
     state: str
+    encryption: ResponseEncryption | None = field(default=None, repr=False)
 
     def form(self) -> dict[str, str]:
-        """The ``direct_post`` form parameters (OpenID4VP 1.0 §8.2)."""
+        """The form parameters to post: ``vp_token`` and ``state`` for ``direct_post`` (OpenID4VP 1.0
+        §8.2), or ``response`` (a JWE of both) for ``direct_post.jwt`` (§8.3.1). Each call of the latter
+        encrypts afresh (a new ephemeral key)."""
+        if self.encryption is not None:
+            return encrypt_response({"vp_token": dict(self.vp_token), "state": self.state}, self.encryption)
         return {"vp_token": json_dumps(dict(self.vp_token)).decode("utf-8"), "state": self.state}
 
 
@@ -124,11 +168,12 @@ def check_rp_status(certificate: RpCertificate, rp_status: StatusListSource | Li
 
 
 def _choose(
-    credentials: Iterable[WalletCredential], request: RequestTerms, now: int
-) -> tuple[WalletCredential, set[str]]:
+    credentials: Iterable[WalletCredential], request: RequestTerms, now: int, formats: VpFormats
+) -> tuple[WalletCredential, dict[str, str]]:
     """The first eligible credential that can answer every required claim, and its disclosure plan.
 
-    Eligible: unused, not about to expire, from the certificate's issuer, of the right kind (and sector).
+    Eligible: unused, not about to expire, from the certificate's issuer, of the right kind (and sector),
+    with an issuer and a holder-key algorithm the verifier accepts (``formats``).
     A candidate that lacks a claim the request *requires* (e.g. ``netno`` from a sign-in batch minted
     without it) is skipped, not fatal: another credential held for the same sector may carry it.
     """
@@ -137,6 +182,8 @@ def _choose(
     issuer = request.certificate.issuer
     for cred in credentials:
         if cred.used or cred.exp <= now + _EXPIRY_MARGIN or cred.issuer != issuer:
+            continue
+        if not formats.accepts(cred.issuer_alg, cred.holder_alg):
             continue
         if needs_rp:
             if cred.kind != "rp" or cred.sector != request.certificate.sector:
@@ -149,13 +196,13 @@ def _choose(
     raise _refuse("no_credential", "no unused credential can answer this request")
 
 
-def _plan(cred: WalletCredential, predicates: Sequence[Predicate]) -> set[str] | None:
-    """Digests of the disclosures to present: only claims that prove an asked predicate.
+def _plan(cred: WalletCredential, predicates: Sequence[Predicate]) -> dict[str, str] | None:
+    """The disclosures to present, digest → claim name: only claims that prove an asked predicate.
 
     ``None`` if the credential cannot disclose a claim the request requires (``values`` absent).
     """
     top_level = {c.path[0]: c.disclosure for c in disclosable_claims(cred.serialized) if len(c.path) == 1}
-    chosen: set[str] = set()
+    chosen: dict[str, str] = {}
     for pred in predicates:
         if pred.claim == "sub":
             continue  # always visible in an RP-scoped credential; nothing to disclose
@@ -163,9 +210,9 @@ def _plan(cred: WalletCredential, predicates: Sequence[Predicate]) -> set[str] |
         if pred.values is None:
             if disclosure is None:
                 return None
-            chosen.add(disclosure.digest)
+            chosen[disclosure.digest] = pred.claim
         elif disclosure is not None and strict_in(disclosure.value, pred.values):
-            chosen.add(disclosure.digest)
+            chosen[disclosure.digest] = pred.claim
     return chosen
 
 
@@ -181,6 +228,8 @@ def present(
     amr: AuthMode,
     fetch: Callable[[str], str] | None = None,
     policy: Policy = DEFAULT_POLICY,
+    allow_loopback_http: bool = False,
+    log: PresentationLog | None = None,
 ) -> PresentationResponse:
     """Answer the request ``request`` (an ``openid4vp://`` URI or a request object JWT).
 
@@ -188,23 +237,47 @@ def present(
     :class:`~netid.credentials.status_source.CachedStatusLists`) checks the RP certificate's ``status``
     claim (:func:`check_rp_status`), or is :data:`OFFLINE` to skip that check knowingly. ``amr`` is how
     the holder unlocked the device key for this presentation. ``fetch`` retrieves a ``request_uri`` (the
-    app does the HTTP). Raises :class:`~netid.errors.WalletRefusal` (see the module docstring); on
-    success the chosen credential is marked used and its key deleted.
+    app does the HTTP). ``allow_loopback_http`` is a development mode that accepts an ``http`` response
+    URI to a loopback host. Raises :class:`~netid.errors.WalletRefusal` (see the module docstring); on
+    success the chosen credential is marked used and its key deleted. ``log`` (the holder's own log,
+    :mod:`netid.wallet.log`) is told of every answer and every refusal: ``(terms, disclosed, None)`` once
+    the presentation is made, ``(terms or None, None, refusal)`` before a refusal is raised (``terms`` is
+    ``None`` when the request itself did not check out).
     """
     if amr not in MODES:
         raise UsageError(f"amr must be one of {MODES}")
     try:
-        opened = open_request(request, trust=trust, now=now, fetch=fetch, policy=policy)
+        opened = open_request(
+            request, trust=trust, now=now, fetch=fetch, policy=policy, allow_loopback_http=allow_loopback_http
+        )
     except VerificationError as exc:
-        raise _refuse(exc.code, str(exc)) from exc
-    check_rp_status(opened.certificate, rp_status)
-    presentation = disclose_and_bind(
-        opened, credentials, keystore=keystore, now=now, consent=consent, amr=amr, nonce=opened.nonce
-    )
+        refusal = WalletRefusal.from_error(exc)
+        if log is not None:
+            log(None, None, refusal)
+        raise refusal from exc
+    try:
+        check_rp_status(opened.certificate, rp_status)
+        presentation, disclosed = disclose_and_bind(
+            opened,
+            credentials,
+            keystore=keystore,
+            now=now,
+            consent=consent,
+            amr=amr,
+            nonce=opened.nonce,
+            formats=opened.vp_formats,
+        )
+    except WalletRefusal as refused:
+        if log is not None:
+            log(opened, None, refused)
+        raise
+    if log is not None:
+        log(opened, disclosed, None)
     return PresentationResponse(
         response_uri=opened.response_uri,
-        vp_token={CREDENTIAL_QUERY_ID: [presentation]},
+        vp_token=vp_token_for(presentation, opened, disclosed),
         state=opened.state,
+        encryption=opened.response_encryption,
     )
 
 
@@ -218,17 +291,19 @@ def disclose_and_bind(
     amr: AuthMode,
     nonce: str,
     fits: Callable[[str], bool] | None = None,
-) -> str:
+    formats: VpFormats = VpFormats(),  # noqa: B008 - immutable
+) -> tuple[str, frozenset[str]]:
     """Steps 2-6 of the module docstring for request terms the caller has already checked.
 
     Shared by :func:`present` and the in-person mode (:mod:`netid.wallet.in_person`), which differ only
     in how the request arrives and where ``nonce`` comes from. ``fits`` may reject the finished
-    presentation (e.g. too large for a QR code; ``no_credential``) before the credential is used up.
-    Returns the presentation ``<issuer-jwt>~<disclosure>~…~<kb-jwt>``.
+    presentation (e.g. too large for a QR code; ``no_credential``) before the credential is used up;
+    ``formats`` is what the verifier accepts. Returns the presentation
+    ``<issuer-jwt>~<disclosure>~…~<kb-jwt>`` and the names of the claims it discloses.
     """
     if terms.min_mode is not None and mode_rank(amr) < mode_rank(terms.min_mode):
         raise _refuse("mode_unavailable", "the request needs a stronger authentication mode")
-    cred, chosen = _choose(credentials, terms, now)
+    cred, chosen = _choose(credentials, terms, now, formats)
     if not consent(build_consent_prompt(terms)):
         raise _refuse("consent_denied", "the holder declined")
     try:
@@ -248,14 +323,16 @@ def disclose_and_bind(
         raise _refuse("no_credential", "the presentation does not fit the channel")
     cred.used = True
     keystore.delete_key(cred.key_id)
-    return presentation
+    return presentation, frozenset(chosen.values())
 
 
 class Wallet:
     """A holder's wallet: a device key store plus the netcerts bound to its keys.
 
     ``trust`` holds the issuer's keys; ``rp_status`` is where RP certificates' statuses are looked up, or
-    :data:`OFFLINE` to skip that check knowingly.
+    :data:`OFFLINE` to skip that check knowingly. ``allow_loopback_http=True`` is a development mode
+    (an ``http`` response URI to a loopback host is accepted); never set it in a wallet people use.
+    ``log`` is told of every answer and refusal (see :func:`present`; :mod:`netid.wallet.log`).
     """
 
     def __init__(
@@ -265,6 +342,8 @@ class Wallet:
         *,
         rp_status: StatusListSource | Literal["offline"],
         policy: Policy = DEFAULT_POLICY,
+        allow_loopback_http: bool = False,
+        log: PresentationLog | None = None,
     ) -> None:
         if not isinstance(trust, IssuerTrust):
             raise UsageError("trust must be an IssuerTrust (it pins the issuer identifier)")
@@ -272,6 +351,8 @@ class Wallet:
         self.trust = trust
         self.rp_status = rp_status
         self.policy = policy
+        self.allow_loopback_http = allow_loopback_http
+        self.log = log
         self.credentials: list[WalletCredential] = []
 
     def new_holder_keys(self, count: int, alg: str = "ES256") -> list[dict[str, str]]:
@@ -312,4 +393,6 @@ class Wallet:
             amr=amr,
             fetch=fetch,
             policy=self.policy,
+            allow_loopback_http=self.allow_loopback_http,
+            log=self.log,
         )
