@@ -222,7 +222,9 @@ class WalletRefusal(WalletError):  # noqa: N818 - a deliberate refusal, not a fa
     ``code`` is stable: a request-check code from :data:`VERIFICATION_CODES` (``"rp_certificate"``,
     ``"request_signature"``, ``"rp_scope"``, ``"response_uri"``, …) or one of the wallet's own:
     ``"consent_denied"`` (the user said no), ``"no_credential"`` (no unused credential can answer),
-    ``"mode_unavailable"`` (the requested authentication mode cannot be met). ``str()`` is
+    ``"mode_unavailable"`` (the requested authentication mode cannot be met), ``"face_mismatch"`` (face
+    verification was chosen and the live face did not match the card's portrait), ``"already_answered"``
+    (the wallet answered this very request before: :mod:`netid.wallet.http`). ``str()`` is
     ``"<code>: <message>"`` (the code once); :attr:`message` is the message alone.
     """
 
@@ -252,3 +254,26 @@ class EnrollmentError(WalletError):
         self.code = code
         self.message = message
         self.status = status
+
+
+class PresentationError(WalletError):
+    """Presenting over HTTP (:mod:`netid.wallet.http`) failed on the network or at the relying party — not a
+    refusal by the wallet (that is :class:`WalletRefusal`).
+
+    ``code`` is stable: ``"transport"`` (the RP could not be reached, or the exchange broke off),
+    ``"rp_error"`` (the RP answered with an error that names no code, or with something that is not an
+    OpenID4VP answer), or the RP's own problem code when it gave one (``"already_answered"``,
+    ``"transaction_expired"``, ``"nonce_reused"``, …). ``status`` is the HTTP status when there was one.
+
+    ``spent`` says whether the presentation was made: ``True`` when the failure came *after* the wallet
+    bound a presentation (its single-use credential is used and its key deleted, and the holder's log
+    records the answer, because the RP may have received it); ``False`` when nothing was disclosed and no
+    credential was used (e.g. the request object could not be fetched).
+    """
+
+    def __init__(self, code: str, message: str, *, status: int | None = None, spent: bool = False) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.spent = spent

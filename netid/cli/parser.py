@@ -28,6 +28,8 @@ examples:
   netid demo --out demo-out                   card -> netcerts -> app asks -> yes/no answers
   netid enroll --issuer https://issuer.example --reader pcsc --can 123456
                                               enroll a card: a PIN-protected wallet with netcerts
+  netid present 'openid4vp://?client_id=…&request_uri=…'
+                                              answer an app's request (its QR code's text)
   netid credentials | log | revoke | refresh  the wallet's netcerts, your own log, this device
   netid pin change | unlock,  netid wallet wipe"""
 
@@ -213,6 +215,42 @@ def _add_wallet(commands: argparse._SubParsersAction[Any], common: argparse.Argu
         default=15.0,
         metavar="SECONDS",
         help="how long to wait for a card",
+    )
+
+    present = commands.add_parser(
+        "present",
+        parents=parents,
+        help="answer a relying party's request (the text of its QR code, or its link)",
+        description=(
+            "Fetch the relying party's signed request, check it (signed by a registered RP, asking only "
+            "what its certificate allows, answering to one of its own addresses, not revoked), show what it "
+            "will learn and ask your consent, then send the minimum: yes/no answers bound to this device. "
+            "On first contact with an app that signs you in, netcerts for that app are fetched from the "
+            "issuer first. Exit code 8: the wallet refused (the reason's code is shown); 7: the app or the "
+            "issuer could not be reached or refused."
+        ),
+    )
+    present.set_defaults(handler="netid.cli.present:present_command", help_parser=present)
+    present.add_argument(
+        "uri", metavar="URI", help="the request: an openid4vp:// URI (a QR code's text), or - to read it"
+    )
+    present.add_argument(
+        "--yes", action="store_true", help="do not ask: the person has agreed already (tests, scripts)"
+    )
+    present.add_argument(
+        "--mode",
+        choices=("pin", "face"),
+        default="pin",
+        help="how you confirm: pin (the wallet PIN; always possible) or face (the PIN and your face against "
+        "your card's portrait, on this device only). Real face capture is for platform apps with a camera: "
+        "this command has none, and uses the TEST ONLY face simulator only when NETID_TEST_FACE is set",
+    )
+    present.add_argument("--issuer", metavar="URL", help="which enrollment to use, when there are several")
+    present.add_argument(
+        "--allow-loopback-http",
+        action="store_true",
+        help="DEVELOPMENT ONLY: accept http:// request and response addresses on this machine (127.0.0.1, "
+        "::1, localhost), e.g. a relying party under test",
     )
 
     credentials = commands.add_parser(

@@ -1,6 +1,7 @@
 """The holder side: device keys, consent, and presentations to relying parties; and, loaded on first use,
 a PIN-protected wallet on disk (:class:`WalletSession` over a :class:`WalletStore`) with the holder's own
-log (:class:`LogEntry`)."""
+log (:class:`LogEntry`), presentation over HTTP (:func:`present_uri`) and on-device face verification
+(:class:`FaceMatcher`, :class:`FaceCheck`; TEST ONLY :class:`SimulatedFaceMatcher`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,17 @@ from netid.wallet.present import (
 )
 
 if TYPE_CHECKING:
+    from netid.wallet.face import (
+        FaceCapture,
+        FaceCheck,
+        FaceMatch,
+        FaceMatcher,
+        FaceRecord,
+        GuardianConsent,
+        SimulatedCamera,
+        SimulatedFaceMatcher,
+    )
+    from netid.wallet.http import PresentationOutcome, present_uri
     from netid.wallet.log import LogEntry, export_json, presentation_entry
     from netid.wallet.session import RefreshPolicy, WalletSession
     from netid.wallet.store import (
@@ -32,6 +44,16 @@ if TYPE_CHECKING:
 
 # the disk wallet pulls in argon2 and httpx: loaded when first named, so `import netid.wallet` stays light
 _LAZY = {
+    "FaceCapture": "netid.wallet.face",
+    "FaceCheck": "netid.wallet.face",
+    "FaceMatch": "netid.wallet.face",
+    "FaceMatcher": "netid.wallet.face",
+    "FaceRecord": "netid.wallet.face",
+    "GuardianConsent": "netid.wallet.face",
+    "SimulatedCamera": "netid.wallet.face",
+    "SimulatedFaceMatcher": "netid.wallet.face",
+    "PresentationOutcome": "netid.wallet.http",
+    "present_uri": "netid.wallet.http",
     "LogEntry": "netid.wallet.log",
     "export_json": "netid.wallet.log",
     "presentation_entry": "netid.wallet.log",
@@ -48,11 +70,20 @@ __all__ = [
     "OFFLINE",
     "ConsentPrompt",
     "DeviceKeyStore",
+    "FaceCapture",
+    "FaceCheck",
+    "FaceMatch",
+    "FaceMatcher",
+    "FaceRecord",
+    "GuardianConsent",
     "KdfParams",
     "LogEntry",
     "PresentationLog",
+    "PresentationOutcome",
     "PresentationResponse",
     "RefreshPolicy",
+    "SimulatedCamera",
+    "SimulatedFaceMatcher",
     "SoftwareKeyStore",
     "Wallet",
     "WalletCredential",
@@ -65,6 +96,7 @@ __all__ = [
     "default_wallet_path",
     "export_json",
     "present",
+    "present_uri",
     "presentation_entry",
 ]
 

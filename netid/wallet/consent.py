@@ -4,6 +4,12 @@ The prompt says who is asking (the name from the RP's issuer-signed certificate,
 why (the registered purpose), what they will learn — phrased as the yes/no questions they actually get
 answered — and what they will *not* learn. It never shows the values the RP sent for comparison (a
 bystander may see the screen); "the name you gave them" is enough for the holder to decide.
+
+It also gives the notice PIPL Art. 17 asks of a personal-information processor, from the same signed
+certificate: the RP **as the processor** (its legal name, else its display name), its **contact**, and
+how long it **keeps** what it learns — saying so plainly when the certificate does not state them. On
+first contact with an RP that asks for an account identifier, it says that the wallet will first fetch
+credentials for that RP from the issuer (so the issuer learns that the holder uses this RP).
 """
 
 from __future__ import annotations
@@ -48,10 +54,38 @@ class ConsentPrompt:
     purpose: str
     items: tuple[ConsentItem, ...]
     min_mode: AuthMode | None
+    #: from the RP certificate (PIPL Art. 17 notice); ``None`` where the certificate does not say
+    processor: str | None = None
+    contact: str | None = None
+    retention: str | None = None
+    #: the wallet must first fetch an RP-scoped batch from the issuer to answer (first contact)
+    first_contact: bool = False
+
+    def _notice_en(self) -> list[str]:
+        processor = self.processor or self.rp_name
+        contact = f", contact: {self.contact}" if self.contact else " (its certificate names no contact)"
+        keeps = (
+            f"It keeps what it learns for: {self.retention}."
+            if self.retention
+            else "Its certificate does not say how long it keeps what it learns."
+        )
+        return [f"Processor of your information: {processor}{contact}.", keeps]
+
+    def _notice_zh(self) -> list[str]:
+        processor = self.processor or self.rp_name
+        contact = f"，联系方式：{self.contact}" if self.contact else "（证书未载明联系方式）"
+        keeps = f"保存期限：{self.retention}。" if self.retention else "证书未载明保存期限。"
+        return [f"个人信息处理者：{processor}{contact}。", keeps]
 
     def text(self, lang: Language = "zh") -> str:
         if lang == "en":
-            lines = [f"{self.rp_name} asks to check, for: {self.purpose}", "They will learn:"]
+            lines = [f"{self.rp_name} asks to check, for: {self.purpose}", *self._notice_en()]
+            if self.first_contact:
+                lines.append(
+                    f"First visit: your wallet will first get credentials for {self.rp_name} from the "
+                    "issuer (the issuer then knows you use it)."
+                )
+            lines.append("They will learn:")
             lines += [f"  • {item.en}" for item in self.items] or ["  • that you are a verified real person"]
             if any(i.predicate == "id_number_equals" for i in self.items):
                 lines.append("They will not see your date of birth or anything not listed.")
@@ -61,7 +95,12 @@ class ConsentPrompt:
                 lines.append(f"You will confirm with {_MODE_EN[self.min_mode]}.")
             lines.append("Share?")
         else:
-            lines = [f"「{self.rp_name}」请求核验，用途：{self.purpose}", "对方将得知："]
+            lines = [f"「{self.rp_name}」请求核验，用途：{self.purpose}", *self._notice_zh()]
+            if self.first_contact:
+                lines.append(
+                    f"首次使用：钱包将先向签发方申领「{self.rp_name}」专用凭证（签发方将知道您使用该服务）。"
+                )
+            lines.append("对方将得知：")
             lines += [f"  • {item.zh}" for item in self.items] or ["  • 您是经过核验的真实用户"]
             if any(i.predicate == "id_number_equals" for i in self.items):
                 lines.append("对方不会看到您的出生日期或以上未列出的任何信息。")
@@ -114,9 +153,10 @@ def _item(pred: Predicate, rp_name: str) -> ConsentItem:
     return ConsentItem(name, name, name)
 
 
-def build_consent_prompt(request: RequestTerms) -> ConsentPrompt:
-    """The consent prompt for a request already checked by :func:`netid.verifier.request.open_request`
-    (or, in person, :func:`netid.verifier.in_person.open_counter_request`)."""
+def build_consent_prompt(request: RequestTerms, *, first_contact: bool = False) -> ConsentPrompt:
+    """The consent prompt for a request already checked by :func:`netid.oid4vp.request.open_request`
+    (or, in person, :func:`netid.oid4vp.in_person.open_counter_request`). ``first_contact``: the wallet
+    will fetch an RP-scoped batch from the issuer before answering (:mod:`netid.wallet.http`)."""
     cert = request.certificate
     return ConsentPrompt(
         rp_name=cert.name,
@@ -124,4 +164,8 @@ def build_consent_prompt(request: RequestTerms) -> ConsentPrompt:
         purpose=request.purpose,
         items=tuple(_item(p, cert.name) for p in request.predicates),
         min_mode=request.min_mode,
+        processor=cert.processor,
+        contact=cert.contact,
+        retention=cert.retention,
+        first_contact=first_contact,
     )

@@ -27,6 +27,10 @@
 
 ``http`` response URIs (to a loopback host only) are accepted only by a wallet made with
 ``allow_loopback_http=True``, a development mode: never in production.
+
+This module does no I/O. The whole exchange over HTTP for a wallet on disk — fetch the request, check the
+RP's revocation at the issuer, consent, an RP-scoped batch on first contact, post, refresh — is
+:func:`netid.wallet.http.present_uri`, built from :func:`check_rp_status` and :func:`disclose_and_bind`.
 """
 
 from __future__ import annotations

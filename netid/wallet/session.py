@@ -16,7 +16,12 @@
   written the moment the old one is spent (before the batch request);
 - fetch an **RP-scoped** batch for one relying party (``fetch_rp_credentials``);
 - **revoke this device** at the issuer (:func:`netid.wallet.enroll.revoke_device`) and mark everything
-  revoked locally: their keys and personal claims are deleted.
+  revoked locally: their keys and personal claims are deleted;
+- **face verification**, when the holder opts in (:meth:`WalletSession.enable_face`, or ``face=`` at
+  enrollment): the card's portrait is read once more and kept only in the encrypted store; a person under
+  14 needs a guardian's consent; :meth:`WalletSession.disable_face` deletes it (:mod:`netid.wallet.face`).
+  Presenting over HTTP — fetch the request, consent, RP-scoped batch on first contact, post, refresh — is
+  :func:`netid.wallet.http.present_uri`.
 
 Network errors are :class:`~netid.errors.EnrollmentError` (``transport`` when the issuer cannot be reached,
 otherwise the issuer's problem code); nothing is marked locally when the issuer did not answer.
@@ -30,13 +35,14 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import httpx
 
 from netid.card.icao.access import AccessKey
-from netid.card.icao.read_document import ReadProgress
+from netid.card.icao.read_document import ReadProgress, read_document_with_retry
 from netid.card.interface import CardReader
+from netid.credentials.sdjwt.present import disclosable_claims
 from netid.credentials.status_source import StatusListSource
 from netid.credentials.trust import IssuerTrust
 from netid.errors import EnrollmentError, UsageError, WalletError, WalletRefusal
@@ -44,9 +50,15 @@ from netid.oid4vci.offer import ANONYMOUS, RP_SCOPED
 from netid.oid4vp.request import RequestTerms
 from netid.policy import DEFAULT_POLICY, Policy
 from netid.wallet import enroll as enrollment
+from netid.wallet.face import FACE_FILES, GUARDIAN_AGE, FaceCheck, FaceError, FaceRecord, GuardianConsent
+from netid.wallet.face import read_portrait as _read_portrait
+from netid.wallet.face import require_match as _require_match
 from netid.wallet.log import LogEntry, presentation_entry
 from netid.wallet.present import Wallet, WalletCredential
 from netid.wallet.store import DEFAULT_KDF, CredentialRecord, IssuerRecord, KdfParams, WalletStore
+
+if TYPE_CHECKING:
+    from netid.card.icao.passive_auth import CscaTrustStore
 
 __all__ = ["NotEnrolledError", "RefreshPolicy", "WalletSession"]
 
@@ -193,11 +205,19 @@ class WalletSession:
         progress: Callable[[str], None] | None = None,
         read_progress: Callable[[ReadProgress], None] | None = None,
         connect_timeout: float | None = None,
+        face: FaceCheck | None = None,
+        face_guardian: GuardianConsent | None = None,
+        csca: CscaTrustStore | None = None,
     ) -> IssuerRecord:
         """Enroll the card in ``reader`` with ``issuer_url`` and store the first batch.
 
         Refuses (:class:`~netid.errors.WalletError`) when this wallet is already enrolled there and not
         revoked: fetch more with :meth:`refresh`, or revoke first to enroll anew.
+
+        ``face`` opts in to face verification (:meth:`enable_face`, with ``face_guardian`` and ``csca``)
+        right after the enrollment, while the card is still on the reader: the enrollment stands even if
+        that step fails (:class:`~netid.wallet.face.FaceError`; try :meth:`enable_face` again). The
+        portrait goes to this wallet's store only, never to the issuer.
         """
         url = issuer_url.rstrip("/")
         existing = self.store.issuer(url)
@@ -224,7 +244,81 @@ class WalletSession:
             self.store.append_log(
                 LogEntry(event="enrolled", at=self.clock(), issuer=url, credentials=len(result.credentials))
             )
+        if face is not None:
+            self.enable_face(
+                reader, access_key, face, guardian=face_guardian, csca=csca, connect_timeout=connect_timeout
+            )
         return record
+
+    # --- face verification (netid.wallet.face) -----------------------------------------------------------
+
+    @property
+    def face(self) -> FaceRecord | None:
+        """Face verification as enabled (``None``: the holder has not opted in; the PIN path is all)."""
+        return self.store.face
+
+    def enable_face(
+        self,
+        reader: CardReader,
+        access_key: AccessKey,
+        check: FaceCheck,
+        *,
+        guardian: GuardianConsent | None = None,
+        csca: CscaTrustStore | None = None,
+        connect_timeout: float | None = None,
+    ) -> FaceRecord:
+        """Opt in to face verification: read the card's portrait and keep it in this wallet's store only.
+
+        In order, raising :class:`~netid.wallet.face.FaceError`: the wallet is enrolled and holds a netcert
+        (``not_enrolled`` / ``not_bound``); the card (DG1, DG2, DG11, EF.SOD; no active authentication)
+        matches its EF.SOD — and, with ``csca``, passes passive authentication — and is the enrolled
+        person's: its personal number is the one in this wallet's netcerts (``card`` / ``not_bound``); a
+        person under 14 needs ``guardian`` (``guardian_required``); the person in front of the camera is the
+        portrait's (``face_mismatch``: a live capture through ``check``). Only then is the portrait stored,
+        replacing any earlier one.
+        """
+        active = [i for i in self.store.issuers if i.active]
+        if not active:
+            raise FaceError("not_enrolled", "enroll this wallet before enabling face verification")
+        numbers = set()
+        for record in self.store.credentials:
+            if record.credential is None:
+                continue
+            for claim in disclosable_claims(record.credential.serialized):
+                if claim.path == ("id_number",) and isinstance(claim.disclosure.value, str):
+                    numbers.add(claim.disclosure.value)
+        if not numbers:
+            raise FaceError("not_bound", "the wallet holds no netcert to compare the card with: refresh")
+        readout = read_document_with_retry(
+            reader, access_key, files=FACE_FILES, connect_timeout=connect_timeout
+        )
+        now = self.clock()
+        document, age = _read_portrait(readout.files, id_numbers=numbers, now=now, trust_store=csca)
+        if age < GUARDIAN_AGE and guardian is None:
+            raise FaceError(
+                "guardian_required",
+                f"face verification for a person under {GUARDIAN_AGE} needs a guardian's consent",
+            )
+        assert document.portrait is not None  # read_portrait refuses a card without one
+        candidate = FaceRecord(
+            document.portrait, document.portrait_mime, now, guardian if age < GUARDIAN_AGE else None
+        )
+        try:
+            _require_match(candidate, check)
+        except WalletRefusal as exc:
+            raise FaceError("face_mismatch", "the face in front of the camera is not the card's") from exc
+        self.store.face = candidate
+        self.store.changed()
+        return candidate
+
+    def disable_face(self) -> bool:
+        """Opt out of face verification: delete the portrait (and any guardian consent) from the store.
+        Returns whether it was enabled. The PIN path is unaffected."""
+        if self.store.face is None:
+            return False
+        self.store.face = None
+        self.store.changed()
+        return True
 
     # --- presenting ---------------------------------------------------------------------------------------
 

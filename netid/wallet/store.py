@@ -19,6 +19,8 @@ and never lets the keys out. A file cannot do that. What this store does instead
   development and desktop tools; a phone wallet plugs its platform key store in (below).
 - The device keys are still single-use per credential and never leave the store through its interface;
   KB-JWTs it signs say ``amr: ["swk", …]`` (software key), never ``hwk``.
+- The card's **portrait** is in the store only while the holder has face verification enabled
+  (:mod:`netid.wallet.face`), encrypted with everything else; opting out deletes it from the file.
 
 The recovery code wraps the data key too, through an X25519 key derived from it with Argon2id: only its
 *public* half is kept, so a PIN change can re-encrypt everything under a fresh data key without asking for
@@ -66,6 +68,7 @@ from netid.credentials._b64 import b64url_decode, b64url_encode
 from netid.credentials.jose import SigningKey, generate_signing_key, jwk_thumbprint, public_jwk, sign_jws
 from netid.credentials.netno import ALPHABET
 from netid.errors import NetIDError, ParseError, UsageError, WalletError
+from netid.wallet.face import FaceRecord
 from netid.wallet.log import LogEntry
 from netid.wallet.present import WalletCredential
 
@@ -76,6 +79,7 @@ else:
 
 __all__ = [
     "DEFAULT_KDF",
+    "MAX_ANSWERED",
     "MAX_LOG_ENTRIES",
     "MINIMUM_KDF",
     "CredentialRecord",
@@ -112,6 +116,8 @@ _BYTE_LIMIT: Final = 256 - 256 % len(ALPHABET)
 _HKDF_INFO: Final = b"netid-wallet/1 recovery wrap"
 #: the holder's log keeps this many entries (years of use; a flood of refused requests cannot grow the file)
 MAX_LOG_ENTRIES: Final = 10_000
+#: requests remembered as answered (until they expire): more than any person answers within an hour
+MAX_ANSWERED: Final = 1_000
 
 
 # --- errors ---------------------------------------------------------------------------------------------
@@ -611,6 +617,15 @@ class WalletStore:
             ]
             self.log: list[LogEntry] = [LogEntry.from_json(e) for e in payload.get("log") or []]
             self.created_at = int(payload.get("created_at", 0))
+            face = payload.get("face")
+            #: face verification, when the holder opted in: the card's portrait lives only here
+            #: (:mod:`netid.wallet.face`)
+            self.face: FaceRecord | None = FaceRecord.from_json(face) if face is not None else None
+            #: requests this wallet answered (:func:`netid.wallet.http.answered_key`), until they expire:
+            #: the same request is never answered twice (:mod:`netid.wallet.http`)
+            self.answered: dict[str, int] = {
+                str(k): int(v) for k, v in (payload.get("answered") or {}).items()
+            }
         except (KeyError, TypeError, ValueError, NetIDError) as exc:
             lock.release()
             raise WalletFileError("the wallet store's contents are damaged") from exc
@@ -783,12 +798,14 @@ class WalletStore:
         finally:
             self._data_key = None
             self._keys.clear()
+            self.face = None  # the portrait leaves memory with the key
             self._lock.release()
 
     def wipe(self) -> list[Path]:
         """Destroy this store: close it, then remove the file, temporaries and the lock file."""
         self._data_key = None
         self._keys.clear()
+        self.face = None
         removed = _destroy(self.path)
         self._lock.release()
         with contextlib.suppress(OSError):
@@ -823,13 +840,18 @@ class WalletStore:
         for record in self.credentials:  # marked used by a presentation since the last write
             if record.used and record.used_at is None:
                 record.used_at = now
-        return {
+        payload: dict[str, Any] = {
             "created_at": self.created_at,
             "keys": {kid: _key_to_text(key) for kid, key in self._keys.items()},
             "issuers": [i.to_json() for i in self.issuers],
             "credentials": [c.to_json() for c in self.credentials],
             "log": [e.to_json() for e in self.log],
         }
+        if self.face is not None:  # only when the holder opted in to face verification
+            payload["face"] = self.face.to_json()
+        if self.answered:
+            payload["answered"] = dict(self.answered)
+        return payload
 
     def save(self) -> None:
         """Write the store now (atomically), even inside :meth:`deferred`."""
@@ -928,6 +950,17 @@ class WalletStore:
         """The record of ``issuer_url`` (the latest enrollment with it), if any."""
         found = [i for i in self.issuers if i.issuer_url == issuer_url.rstrip("/")]
         return found[-1] if found else None
+
+    def remember_answered(self, key: str, until: int, *, now: int) -> None:
+        """Remember that the request ``key`` (:func:`netid.wallet.http.answered_key`) was answered, until
+        ``until`` (Unix seconds); forget what has expired (and the oldest, beyond :data:`MAX_ANSWERED`)."""
+        self._require_open()
+        self.answered = {k: t for k, t in self.answered.items() if t > now}
+        self.answered[key] = until
+        if len(self.answered) > MAX_ANSWERED:
+            newest = sorted(self.answered.items(), key=lambda item: item[1])[-MAX_ANSWERED:]
+            self.answered = dict(newest)
+        self.changed()
 
     def append_log(self, entry: LogEntry) -> None:
         """Add ``entry`` to the holder's log (the oldest entries go beyond :data:`MAX_LOG_ENTRIES`)."""
