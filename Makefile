@@ -1,5 +1,6 @@
 # NetID — two commands from a clean clone: `make demo` and `make test`.
-#   make demo       needs only Python: a venv with the SDK and the `netid` command (.[cli]; no system packages)
+#   make demo       needs only Python: a venv with the SDK, the `netid` command, the issuer service and the
+#                   example shop (.[cli,issuer,example]; no system packages); `make serve` keeps them running
 #   make test       also ensures the system packages the real-stack tests use, then the test extras
 #   make test-fast  needs only Python too (macOS included): the test-core extra, pyscard if it installs,
 #                   and no real-stack tests; only here may the PC/SC tests skip for a missing pyscard
@@ -9,8 +10,9 @@ PY := $(VENV)/bin/python
 BASE_STAMP := $(VENV)/.installed-base
 TEST_STAMP := $(VENV)/.installed-test
 FAST_STAMP := $(VENV)/.installed-test-core
+DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test test-fast lint typecheck bench mutation system-deps clean
+.PHONY: demo serve test test-fast lint typecheck bench mutation system-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +22,16 @@ $(BASE_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[cli]'
 	touch $@
 
+# the demo runs the issuer service and the example shop as real servers: their extras too, still Python only
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[cli,issuer,example]'
+	touch $@ $(BASE_STAMP)
+
 # pyscard (a test extra) compiles against libpcsclite: the system packages come first
 $(TEST_STAMP): pyproject.toml | $(PY)
 	bash scripts/ensure-system-deps.sh
 	$(PY) -m pip install --quiet -e '.[test,dev]'
-	touch $@ $(BASE_STAMP) $(FAST_STAMP)
+	touch $@ $(BASE_STAMP) $(FAST_STAMP) $(DEMO_STAMP)
 
 # everything that installs without system packages; pyscard only if a wheel fits or it compiles here
 $(FAST_STAMP): pyproject.toml | $(PY)
@@ -32,16 +39,20 @@ $(FAST_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet 'pyscard>=2.0' >$(VENV)/pyscard-install.log 2>&1 \
 	  || echo "pyscard did not install (it compiles against pcsclite; see $(VENV)/pyscard-install.log):" \
 	          "make test-fast skips the PC/SC tests, make test installs what they need"
-	touch $@ $(BASE_STAMP)
+	touch $@ $(BASE_STAMP) $(DEMO_STAMP)
 
 system-deps:
 	bash scripts/ensure-system-deps.sh
 
-demo: $(BASE_STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) -m netid demo --out demo-out
 
+# the issuer and the shop on 127.0.0.1 until Ctrl-C, with an enrolled demo wallet: click through in a browser
+serve: $(DEMO_STAMP)
+	$(PY) -m netid.demo --serve --out demo-out
+
 test: system-deps $(TEST_STAMP)
-	$(PY) -m ruff check netid issuer_service tests bench scripts
+	$(PY) -m ruff check netid issuer_service relying_party_example tests bench scripts
 	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider
 
@@ -49,8 +60,8 @@ test-fast: $(FAST_STAMP)
 	NETID_TEST_FAST=1 $(PY) -m pytest -q -m "not slow" -p no:cacheprovider
 
 lint: $(FAST_STAMP)
-	$(PY) -m ruff check netid issuer_service tests bench scripts
-	$(PY) -m ruff format --check netid issuer_service tests bench scripts
+	$(PY) -m ruff check netid issuer_service relying_party_example tests bench scripts
+	$(PY) -m ruff format --check netid issuer_service relying_party_example tests bench scripts
 
 typecheck: $(FAST_STAMP)
 	$(PY) -m mypy

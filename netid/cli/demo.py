@@ -1,4 +1,5 @@
-"""``netid demo``: the whole journey on a simulated card, in process (:mod:`netid.demo` does the work)."""
+"""``netid demo``: the whole journey on a simulated card, over HTTP between a local issuer and the example
+shop (:mod:`netid.demo` does the work; ``--serve``, where the parser offers it, keeps them running)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,12 @@ def _writable_folder(name: str) -> Path:
 
 
 def demo_command(out: Output, args: argparse.Namespace) -> ExitCode:
-    from netid.demo import run_demo
+    from netid.demo import run_demo, serve
 
     folder = _writable_folder(args.out)  # before the journey, not after it
+    if getattr(args, "serve", False):
+        return (
+            ExitCode.OK if serve(out.console, out_dir=str(folder), seed=args.seed) == 0 else ExitCode.FAILED
+        )
     run_demo(out.console, out_dir=str(folder), seed=args.seed)
     return ExitCode.OK
