@@ -59,6 +59,15 @@ class CardTimeoutError(ReaderError):
     """The card did not answer in time."""
 
 
+class MissingBackendError(ReaderError):
+    """The backend's optional package is not installed; ``install`` is the command that provides it."""
+
+    def __init__(self, kind: str, install: str | None) -> None:
+        super().__init__(f"missing package for the {kind} backend: {install or 'not installable'}")
+        self.kind = kind
+        self.install = install
+
+
 class CardStatusError(CardError):
     """The card answered with an error status word (ISO 7816-4 §5.6)."""
 
@@ -277,3 +286,70 @@ class PresentationError(WalletError):
         self.message = message
         self.status = status
         self.spent = spent
+
+
+class WrongPinError(WalletError):
+    """The PIN (or the recovery code) was wrong; ``tries_left`` more before the store locks."""
+
+    def __init__(self, tries_left: int, *, what: str = "PIN") -> None:
+        plural = "try" if tries_left == 1 else "tries"
+        super().__init__(f"wrong {what}: {tries_left} {plural} left before the wallet locks")
+        self.tries_left = tries_left
+        self.what = what
+
+
+class WalletLockedError(WalletError):
+    """Too many wrong PINs: only the recovery code opens the store now (``recovery_tries_left`` tries);
+    with none left, the store can only be wiped."""
+
+    def __init__(self, recovery_tries_left: int) -> None:
+        if recovery_tries_left > 0:
+            message = "the wallet is locked after too many wrong PINs; unlock it with the recovery code"
+        else:
+            message = "the wallet is locked for good (too many wrong PINs and recovery codes)"
+        super().__init__(message)
+        self.recovery_tries_left = recovery_tries_left
+
+
+class WalletNotFoundError(WalletError):
+    """There is no wallet store at this path (yet)."""
+
+
+class WalletFileError(WalletError):
+    """The file is not a readable NetID wallet store (wrong format, damaged, or tampered with)."""
+
+
+class WalletInUseError(WalletError):
+    """Another process has this wallet store open."""
+
+
+class NotEnrolledError(WalletError):
+    """The wallet holds no active enrollment (never enrolled, or this device was revoked)."""
+
+
+class FaceError(WalletError):
+    """Face verification could not be enabled. ``code`` is stable: ``guardian_required`` (the person is
+    under 14 and no guardian consented), ``face_mismatch`` (the live face is not the card's portrait, or
+    the liveness check failed), ``card`` (the card's portrait is missing or its data does not match its
+    EF.SOD), ``not_bound`` (the card is not the enrolled person's, or the wallet holds no netcert to
+    compare with), ``not_enrolled`` (face verification needs an enrollment first)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+# --- relying party over HTTP ----------------------------------------------------------------------------
+
+
+class TransactionError(NetIDError):
+    """A request to the RP's endpoints was refused: ``code`` (stable, e.g. ``state_mismatch``,
+    ``transaction_expired`` or a verification code such as ``nonce_reused``), the HTTP ``status`` to
+    answer with, and a ``message`` that never holds a disclosed value."""
+
+    def __init__(self, code: str, status: int, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.status = status
+        self.message = message

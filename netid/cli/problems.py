@@ -63,7 +63,8 @@ def problem_for(exc: BaseException, *, help_command: str = "netid") -> Problem |
 
     ``None`` when ``exc`` is not a failure NetID reports on purpose: a bug, whose traceback must be seen.
     """
-    from netid.card.backends.registry import MissingBackendError, describe_reader_error
+    from netid.card.backends.registry import describe_reader_error
+    from netid.errors import MissingBackendError
 
     if isinstance(exc, CliError):
         return exc.problem
@@ -138,16 +139,16 @@ def _issuer_problem(exc: EnrollmentError) -> Problem:
 
 def _wallet_problem(exc: WalletError) -> Problem:
     """The wallet store's own failures (netid.wallet.store), or another wallet error."""
-    from netid.wallet import session, store
+    from netid import errors
 
-    if isinstance(exc, store.WrongPinError):
+    if isinstance(exc, errors.WrongPinError):
         hint = (
             "try again; after the last try only the recovery code unlocks it (`netid pin unlock`)"
             if exc.what == "PIN"
             else "check the recovery code shown when the wallet was created"
         )
         return Problem(ExitCode.PIN, str(exc), hint)
-    if isinstance(exc, store.WalletLockedError):
+    if isinstance(exc, errors.WalletLockedError):
         if exc.recovery_tries_left:
             hint = (
                 f"`netid pin unlock` with the recovery code sets a new PIN "
@@ -156,14 +157,14 @@ def _wallet_problem(exc: WalletError) -> Problem:
         else:
             hint = "`netid wallet wipe`, then enroll again with your card"
         return Problem(ExitCode.PIN, str(exc), hint)
-    if isinstance(exc, store.WalletNotFoundError):
+    if isinstance(exc, errors.WalletNotFoundError):
         return Problem(
             ExitCode.FAILED, str(exc), "`netid enroll --issuer URL` creates a wallet; --wallet PATH names one"
         )
-    if isinstance(exc, store.WalletFileError):
+    if isinstance(exc, errors.WalletFileError):
         return Problem(ExitCode.FILE, str(exc), "check --wallet PATH; a damaged wallet can only be wiped")
-    if isinstance(exc, session.NotEnrolledError):
+    if isinstance(exc, errors.NotEnrolledError):
         return Problem(ExitCode.FAILED, str(exc), "`netid enroll --issuer URL` enrolls your card")
-    if isinstance(exc, store.WalletInUseError):
+    if isinstance(exc, errors.WalletInUseError):
         return Problem(ExitCode.FAILED, str(exc), "wait for the other netid command to finish")
     return Problem(ExitCode.FAILED, str(exc) or type(exc).__name__, "`netid credentials` shows the wallet")

@@ -26,7 +26,6 @@ first, then counted while streaming). ``http`` to an issuer is accepted only on 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import threading
 import time
@@ -42,6 +41,7 @@ from netid.credentials.jose import json_loads
 from netid.credentials.status_source import CachedStatusLists
 from netid.credentials.trust import IssuerTrust
 from netid.errors import NetIDError, UsageError
+from netid.http import HttpError, bounded_request, is_loopback_host
 from netid.policy import DEFAULT_POLICY, Policy
 from netid.verifier.replay import ReplayCache
 from netid.verifier.verify import Verifier
@@ -83,18 +83,9 @@ def _check_issuer_url(url: str) -> str:
         raise UsageError("issuer_url must be an absolute URL without user info, query or fragment")
     if parts.scheme == "https":
         return url.rstrip("/")
-    if parts.scheme == "http" and _is_loopback(host):
+    if parts.scheme == "http" and is_loopback_host(host):
         return url.rstrip("/")
     raise UsageError("issuer_url must be https (http only to a loopback host, in development)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _max_age(cache_control: str | None) -> int:
@@ -132,7 +123,7 @@ class HttpCache:
             raise UsageError("timeout and max_bytes must be positive")
         self.http = http if http is not None else httpx.Client(headers={"User-Agent": "netid-verifier"})
         self._clock = clock
-        self._timeout = httpx.Timeout(timeout)
+        self._timeout = timeout
         self._max_bytes = max_bytes
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._lock = threading.Lock()
@@ -172,22 +163,14 @@ class HttpCache:
     def _request(self, url: str, headers: Mapping[str, str]) -> tuple[int, bytes, httpx.Headers]:
         self.requests += 1
         try:
-            with self.http.stream(
-                "GET", url, headers=headers, timeout=self._timeout, follow_redirects=False
-            ) as response:
-                length = response.headers.get("content-length")
-                if length is not None and (not length.isdigit() or int(length) > self._max_bytes):
-                    raise FetchError(f"GET {url}: the response is larger than {self._max_bytes} bytes")
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > self._max_bytes:
-                        raise FetchError(f"GET {url}: the response is larger than {self._max_bytes} bytes")
-                    chunks.append(chunk)
-                return response.status_code, b"".join(chunks), response.headers
-        except httpx.HTTPError as exc:  # transport errors, timeouts, bad responses: all an outage
-            raise FetchError(f"GET {url}: {type(exc).__name__}") from exc
+            # the issuer URL was checked when this fetcher was made: http only to loopback, in development
+            reply = bounded_request(
+                self.http, "GET", url, max_bytes=self._max_bytes, timeout=self._timeout, headers=headers,
+                allow_loopback_http=True,
+            )  # fmt: skip
+        except HttpError as exc:  # a refused URL, a broken exchange, a body over the cap: an outage
+            raise FetchError(f"GET {url}: {exc.message}") from exc
+        return reply.status, reply.body, reply.headers
 
 
 class HttpJwksFetcher:

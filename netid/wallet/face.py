@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkab
 from netid.card.icao.lds import FID_COM, FID_DG, FID_SOD
 from netid.credentials._b64 import b64url_decode, b64url_encode
 from netid.credentials.netno import parse_netno
-from netid.errors import NetIDError, NetnoError, ParseError, UsageError, WalletError, WalletRefusal
+from netid.errors import FaceError, NetIDError, NetnoError, ParseError, UsageError, WalletRefusal
 from netid.personal_number import age_on
 
 if TYPE_CHECKING:
@@ -76,17 +76,6 @@ _MAX_PORTRAIT: Final = 256 * 1024
 _SIM_PREFIX: Final = b"netid-simulated-face/1|"
 
 
-class FaceError(WalletError):
-    """Face verification could not be enabled. ``code`` is stable: ``guardian_required`` (the person is
-    under 14 and no guardian consented), ``face_mismatch`` (the live face is not the card's portrait, or
-    the liveness check failed), ``card`` (the card's portrait is missing or its data does not match its
-    EF.SOD), ``not_bound`` (the card is not the enrolled person's, or the wallet holds no netcert to
-    compare with), ``not_enrolled`` (face verification needs an enrollment first)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

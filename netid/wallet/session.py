@@ -45,12 +45,12 @@ from netid.card.interface import CardReader
 from netid.credentials.sdjwt.present import disclosable_claims
 from netid.credentials.status_source import StatusListSource
 from netid.credentials.trust import IssuerTrust
-from netid.errors import EnrollmentError, UsageError, WalletError, WalletRefusal
+from netid.errors import EnrollmentError, FaceError, NotEnrolledError, UsageError, WalletError, WalletRefusal
 from netid.oid4vci.offer import ANONYMOUS, RP_SCOPED
 from netid.oid4vp.request import RequestTerms
 from netid.policy import DEFAULT_POLICY, Policy
 from netid.wallet import enroll as enrollment
-from netid.wallet.face import FACE_FILES, GUARDIAN_AGE, FaceCheck, FaceError, FaceRecord, GuardianConsent
+from netid.wallet.face import FACE_FILES, GUARDIAN_AGE, FaceCheck, FaceRecord, GuardianConsent
 from netid.wallet.face import read_portrait as _read_portrait
 from netid.wallet.face import require_match as _require_match
 from netid.wallet.log import LogEntry, presentation_entry
@@ -67,10 +67,6 @@ _DAY: Final = 86_400
 
 def _system_clock() -> int:
     return int(time.time())
-
-
-class NotEnrolledError(WalletError):
-    """The wallet holds no active enrollment (never enrolled, or this device was revoked)."""
 
 
 @dataclass(frozen=True, slots=True)

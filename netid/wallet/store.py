@@ -67,7 +67,17 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from netid.credentials._b64 import b64url_decode, b64url_encode
 from netid.credentials.jose import SigningKey, generate_signing_key, jwk_thumbprint, public_jwk, sign_jws
 from netid.credentials.netno import ALPHABET
-from netid.errors import NetIDError, ParseError, UsageError, WalletError
+from netid.errors import (
+    NetIDError,
+    ParseError,
+    UsageError,
+    WalletError,
+    WalletFileError,
+    WalletInUseError,
+    WalletLockedError,
+    WalletNotFoundError,
+    WrongPinError,
+)
 from netid.wallet.face import FaceRecord
 from netid.wallet.log import LogEntry
 from netid.wallet.present import WalletCredential
@@ -121,41 +131,6 @@ MAX_ANSWERED: Final = 1_000
 
 
 # --- errors ---------------------------------------------------------------------------------------------
-
-
-class WrongPinError(WalletError):
-    """The PIN (or the recovery code) was wrong; ``tries_left`` more before the store locks."""
-
-    def __init__(self, tries_left: int, *, what: str = "PIN") -> None:
-        plural = "try" if tries_left == 1 else "tries"
-        super().__init__(f"wrong {what}: {tries_left} {plural} left before the wallet locks")
-        self.tries_left = tries_left
-        self.what = what
-
-
-class WalletLockedError(WalletError):
-    """Too many wrong PINs: only the recovery code opens the store now (``recovery_tries_left`` tries);
-    with none left, the store can only be wiped."""
-
-    def __init__(self, recovery_tries_left: int) -> None:
-        if recovery_tries_left > 0:
-            message = "the wallet is locked after too many wrong PINs; unlock it with the recovery code"
-        else:
-            message = "the wallet is locked for good (too many wrong PINs and recovery codes)"
-        super().__init__(message)
-        self.recovery_tries_left = recovery_tries_left
-
-
-class WalletNotFoundError(WalletError):
-    """There is no wallet store at this path (yet)."""
-
-
-class WalletFileError(WalletError):
-    """The file is not a readable NetID wallet store (wrong format, damaged, or tampered with)."""
-
-
-class WalletInUseError(WalletError):
-    """Another process has this wallet store open."""
 
 
 # --- the key derivation ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from netid.card.interface import CardReader
 from netid.errors import (
     CardTimeoutError,
+    MissingBackendError,
     NoCardError,
     NoReaderError,
     ReaderError,
@@ -33,13 +34,6 @@ from netid.errors import (
 SPEC_HELP = "sim, sim:SEED, nfc, nfc:usb[:VID:PID], nfc:udp:HOST:PORT, pcsc, pcsc:NAME"
 
 
-class MissingBackendError(ReaderError):
-    """The backend's optional package is not installed; ``install`` is the command that provides it."""
-
-    def __init__(self, kind: str, install: str | None) -> None:
-        super().__init__(f"missing package for the {kind} backend: {install or 'not installable'}")
-        self.kind = kind
-        self.install = install
 
 
 #: ``(argument after "kind:") -> CardReader``

@@ -37,7 +37,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Literal
 
 from netid._typing import Rng
 from netid.card import tlv
@@ -442,9 +442,14 @@ def read_document_with_retry(
     *,
     retries: int = 1,
     connect_timeout: float | None = None,
-    **options: Any,
+    files: Sequence[int] = DEFAULT_FILES,
+    aa_challenge: bytes | None = None,
+    prefer_extended: bool = True,
+    progress: Callable[[ReadProgress], None] | None = None,
+    rng: Rng = os.urandom,
 ) -> CardReadout:
-    """Like :func:`read_document`, connecting through ``reader`` and surviving ``retries`` tag losses.
+    """Like :func:`read_document` (same keyword arguments), connecting through ``reader`` and surviving
+    ``retries`` tag losses.
 
     ``connect_timeout`` is how long each connect waits for a card (``None``: the reader's default).
 
@@ -458,7 +463,10 @@ def read_document_with_retry(
     while True:
         connection = reader.connect(connect_timeout)
         try:
-            return _read_once(connection, access_key, state=state, **_options(options))
+            return _read_once(
+                connection, access_key, state=state, files=files, aa_challenge=aa_challenge,
+                prefer_extended=prefer_extended, progress=progress, rng=rng,
+            )  # fmt: skip
         except TagLostError:
             state.apdu_count += connection.apdu_count
             attempt += 1
@@ -466,17 +474,3 @@ def read_document_with_retry(
                 raise
         finally:
             connection.disconnect()
-
-
-def _options(options: Mapping[str, Any]) -> dict[str, Any]:
-    allowed = {"files", "aa_challenge", "prefer_extended", "progress", "rng"}
-    extra = set(options) - allowed
-    if extra:
-        raise UsageError(f"unexpected options {sorted(extra)}")
-    return {
-        "files": options.get("files", DEFAULT_FILES),
-        "aa_challenge": options.get("aa_challenge"),
-        "prefer_extended": options.get("prefer_extended", True),
-        "progress": options.get("progress"),
-        "rng": options.get("rng", os.urandom),
-    }

@@ -53,7 +53,7 @@ from typing import Any, Final, Literal, NoReturn
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from netid.credentials.jose import SigningKey, b64url_encode
-from netid.errors import NetIDError, UsageError, VerificationError
+from netid.errors import TransactionError, UsageError, VerificationError
 from netid.oid4vp.certificate import RpCertificate, response_uri_allowed, rp_certificate_unverified
 from netid.oid4vp.request import ENCRYPTED_RESPONSE_MODE, RESPONSE_MODES
 from netid.oid4vp.response import decrypt_response, encryption_jwk
@@ -90,16 +90,6 @@ _TX_ID_BYTES: Final = 16  # 128 bits, 22 base64url characters
 _PURGE_INTERVAL: Final = 60
 
 
-class TransactionError(NetIDError):
-    """A request to the RP's endpoints was refused: ``code`` (stable, e.g. ``state_mismatch``,
-    ``transaction_expired`` or a verification code such as ``nonce_reused``), the HTTP ``status`` to
-    answer with, and a ``message`` that never holds a disclosed value."""
-
-    def __init__(self, code: str, status: int, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

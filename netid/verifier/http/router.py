@@ -44,8 +44,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from netid.errors import TransactionError
 from netid.oid4vp.request import REQUEST_TYP
-from netid.verifier.http.relying_party import RelyingParty, TransactionError
+from netid.verifier.http.relying_party import RelyingParty
 from netid.verifier.transactions import InMemoryTransactionStore
 
 __all__ = ["REQUEST_MEDIA_TYPE", "netid_router", "problem_response"]
