@@ -49,7 +49,7 @@ demo: $(DEMO_STAMP)
 
 # the issuer and the shop on 127.0.0.1 until Ctrl-C, with an enrolled demo wallet: click through in a browser
 serve: $(DEMO_STAMP)
-	$(PY) -m netid.demo --serve --out demo-out
+	$(PY) -m netid demo --serve --out demo-out
 
 test: system-deps $(TEST_STAMP)
 	$(PY) -m ruff check netid issuer_service relying_party_example tests bench scripts
@@ -67,7 +67,8 @@ typecheck: $(FAST_STAMP)
 	$(PY) -m mypy
 
 bench: $(TEST_STAMP)
-	for b in bench/card_read.py bench/sdjwt.py bench/verify.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	for b in bench/card_read.py bench/sdjwt.py bench/verify.py bench/wallet_request.py bench/wallet.py \
+	         bench/rp.py bench/issuer.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 # Mutation testing (docs/mutation.md): run it before changing a module that makes a security decision, and
 # kill each surviving mutant with a test or record why it is equivalent. MUTATION_MODULES is the one list of

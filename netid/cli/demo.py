@@ -1,5 +1,5 @@
 """``netid demo``: the whole journey on a simulated card, over HTTP between a local issuer and the example
-shop (:mod:`netid.demo` does the work; ``--serve``, where the parser offers it, keeps them running)."""
+shop (:mod:`netid.demo` does the work; ``--serve`` keeps them running)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ examples:
   netid card read --reader sim                read and verify a simulated TEST card
   netid card read --reader pcsc --can 123456 --trust csca.pem
   netid card read --reader sim --json         the same, as JSON for scripts
-  netid demo --out demo-out                   card -> netcerts -> app asks -> yes/no answers
+  netid demo --out demo-out                   card -> issuer -> wallet -> shop asks -> yes/no answers
   netid enroll --issuer https://issuer.example --reader pcsc --can 123456
                                               enroll a card: a PIN-protected wallet with netcerts
   netid present 'openid4vp://?client_id=…&request_uri=…'
@@ -147,15 +147,18 @@ def _add_card(commands: argparse._SubParsersAction[Any], common: argparse.Argume
 def _add_demo(commands: argparse._SubParsersAction[Any]) -> None:
     demo = commands.add_parser(
         "demo",
-        help="the whole journey on a simulated card, in process",
+        help="the whole journey over HTTP: issuer, wallet with a simulated card, the example shop",
         description=(
-            "Read a simulated ID card, mint network certificates, let an app ask yes/no questions and "
-            "verify the answers. Everything that crossed the wire is written to --out."
+            "Start the issuer and the example shop on 127.0.0.1, enroll a simulated ID card into a wallet, "
+            "sign in to the shop and answer its questions; write what crossed the wire, the issuer's "
+            "database and logs to --out, then stop both servers. With --serve they keep running until "
+            "Ctrl-C, for clicking through in a browser with `netid present` as the wallet."
         ),
     )
     demo.set_defaults(handler="netid.cli.demo:demo_command", help_parser=demo)
     demo.add_argument("--out", default="demo-out", metavar="DIR", help="where to write what crossed the wire")
     demo.add_argument("--seed", type=int, default=7, help="the test card's seed (default 7)")
+    demo.add_argument("--serve", action="store_true", help="keep both servers running until Ctrl-C")
 
 
 WALLET_HELP = (

@@ -110,7 +110,7 @@ def _confirm(args: argparse.Namespace, out: Output, question: str) -> None:
         return
     if not sys.stdin.isatty():
         raise CliError(ExitCode.USAGE, "confirmation needed and there is no terminal", "add --yes")
-    out.console.print(question + " [y/N] ", end="")
+    out.console.print(question + " \\[y/N] ", end="")  # escaped: rich would read [y/N] as markup
     if input().strip().lower() not in ("y", "yes"):
         raise CliError(ExitCode.FAILED, "cancelled; nothing was changed")
 
