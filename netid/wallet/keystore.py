@@ -57,14 +57,58 @@ class DeviceKeyStore(Protocol):
         ...
 
 
-class SoftwareKeyStore:
+class SoftwareKeys:
+    """Device keys held in this process: the :class:`DeviceKeyStore` operations every SOFTWARE store
+    shares (:class:`SoftwareKeyStore`, :class:`netid.wallet.store.WalletStore`). A store says where the
+    keys are kept by overriding two hooks: :meth:`_before_use` (e.g. "the store must be open") and
+    :meth:`_after_change` (persist)."""
+
+    hardware_backed = False
+    _keys: dict[str, SigningKey]
+
+    def _before_use(self) -> None:
+        """Called before any key is read or changed."""
+
+    def _after_change(self) -> None:
+        """Called after a key was added or destroyed."""
+
+    def create_key(self, alg: str = "ES256") -> str:
+        self._before_use()
+        key = generate_signing_key(alg)
+        key_id = jwk_thumbprint(public_jwk(key))
+        self._keys[key_id] = key
+        self._after_change()
+        return key_id
+
+    def _key(self, key_id: str) -> SigningKey:
+        self._before_use()
+        try:
+            return self._keys[key_id]
+        except KeyError:
+            raise UsageError("no such device key") from None
+
+    def public_jwk(self, key_id: str) -> dict[str, str]:
+        return public_jwk(self._key(key_id))
+
+    def sign_jwt(
+        self, key_id: str, payload: Mapping[str, object], *, typ: str, include_jwk: bool = False
+    ) -> str:
+        key = self._key(key_id)
+        headers = {"jwk": public_jwk(key)} if include_jwk else None
+        return sign_jws(payload, key, typ=typ, extra_headers=headers)
+
+    def delete_key(self, key_id: str) -> None:
+        self._before_use()
+        if self._keys.pop(key_id, None) is not None:
+            self._after_change()
+
+
+class SoftwareKeyStore(SoftwareKeys):
     """A :class:`DeviceKeyStore` in process memory, optionally persisted to a file.
 
     With ``path`` the keys are saved as PKCS#8 PEM in one JSON file (mode 0600), encrypted with
     ``passphrase`` when given. This is a development/test stand-in for a hardware key store.
     """
-
-    hardware_backed = False
 
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, passphrase: bytes | None = None
@@ -90,6 +134,9 @@ class SoftwareKeyStore:
                 raise WalletError("key store holds an unsupported key type")
             self._keys[key_id] = key
 
+    def _after_change(self) -> None:
+        self._save()
+
     def _save(self) -> None:
         if self._path is None:
             return
@@ -110,36 +157,9 @@ class SoftwareKeyStore:
             json.dump(data, fh)
         tmp.replace(self._path)
 
-    def create_key(self, alg: str = "ES256") -> str:
-        key = generate_signing_key(alg)
-        key_id = jwk_thumbprint(public_jwk(key))
-        self._keys[key_id] = key
-        self._save()
-        return key_id
-
     def import_key(self, key: SigningKey) -> str:
         """Add an existing private key (deterministic tests and spec examples only)."""
         key_id = jwk_thumbprint(public_jwk(key))
         self._keys[key_id] = key
         self._save()
         return key_id
-
-    def _key(self, key_id: str) -> SigningKey:
-        try:
-            return self._keys[key_id]
-        except KeyError:
-            raise UsageError("no such device key") from None
-
-    def public_jwk(self, key_id: str) -> dict[str, str]:
-        return public_jwk(self._key(key_id))
-
-    def sign_jwt(
-        self, key_id: str, payload: Mapping[str, object], *, typ: str, include_jwk: bool = False
-    ) -> str:
-        key = self._key(key_id)
-        headers = {"jwk": public_jwk(key)} if include_jwk else None
-        return sign_jws(payload, key, typ=typ, extra_headers=headers)
-
-    def delete_key(self, key_id: str) -> None:
-        if self._keys.pop(key_id, None) is not None:
-            self._save()

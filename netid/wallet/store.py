@@ -65,7 +65,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from netid.credentials._b64 import b64url_decode, b64url_encode
-from netid.credentials.jose import SigningKey, generate_signing_key, jwk_thumbprint, public_jwk, sign_jws
+from netid.credentials.jose import SigningKey
 from netid.credentials.netno import ALPHABET
 from netid.errors import (
     NetIDError,
@@ -79,6 +79,7 @@ from netid.errors import (
     WrongPinError,
 )
 from netid.wallet.face import FaceRecord
+from netid.wallet.keystore import SoftwareKeys
 from netid.wallet.log import LogEntry
 from netid.wallet.present import WalletCredential
 
@@ -549,7 +550,7 @@ def _key_from_text(text: str) -> SigningKey:
 # --- the store ------------------------------------------------------------------------------------------
 
 
-class WalletStore:
+class WalletStore(SoftwareKeys):
     """An open wallet store: a :class:`~netid.wallet.keystore.DeviceKeyStore` (SOFTWARE keys: see the module
     docstring) plus the netcerts, the issuers enrolled with, and the holder's log.
 
@@ -559,7 +560,7 @@ class WalletStore:
     """
 
     #: the keys are in this file, not in a secure element: KB-JWTs say ``amr: ["swk", …]``
-    hardware_backed = False
+    hardware_backed: bool = False
 
     def __init__(
         self,
@@ -858,35 +859,11 @@ class WalletStore:
 
     # --- the DeviceKeyStore protocol ------------------------------------------------------------------
 
-    def create_key(self, alg: str = "ES256") -> str:
+    def _before_use(self) -> None:
         self._require_open()
-        key = generate_signing_key(alg)
-        key_id = jwk_thumbprint(public_jwk(key))
-        self._keys[key_id] = key
+
+    def _after_change(self) -> None:
         self.changed()
-        return key_id
-
-    def _key(self, key_id: str) -> SigningKey:
-        self._require_open()
-        try:
-            return self._keys[key_id]
-        except KeyError:
-            raise UsageError("no such device key") from None
-
-    def public_jwk(self, key_id: str) -> dict[str, str]:
-        return public_jwk(self._key(key_id))
-
-    def sign_jwt(
-        self, key_id: str, payload: Mapping[str, object], *, typ: str, include_jwk: bool = False
-    ) -> str:
-        key = self._key(key_id)
-        headers = {"jwk": public_jwk(key)} if include_jwk else None
-        return sign_jws(payload, key, typ=typ, extra_headers=headers)
-
-    def delete_key(self, key_id: str) -> None:
-        self._require_open()
-        if self._keys.pop(key_id, None) is not None:
-            self.changed()
 
     def key_ids(self) -> frozenset[str]:
         """The ids of the keys held."""
