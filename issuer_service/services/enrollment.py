@@ -28,10 +28,8 @@ from issuer_service.services.audit import append_audit
 from issuer_service.services.persons import (
     AttributesUnavailable,
     decrypt_attributes,
-    find_by_lookup,
     find_by_netno,
     get_or_create_person,
-    lookup_hash,
 )
 from netid.card.icao.verify_document import verify_document
 from netid.credentials.jose import b64url_encode, jwk_thumbprint
@@ -259,14 +257,9 @@ def _guardian(
     return guardian
 
 
-def _device_key_free(
-    session: Session, context: IssuerContext, attrs: IdentityAttributes, thumbprint: str
-) -> None:
+def _device_key_free(session: Session, person: Person, thumbprint: str) -> None:
     """Step 12: a device key belongs to one person's wallet (it alone authorises revoking that device)."""
-    owner = find_by_lookup(session, lookup_hash(context, attrs.personal_number))
-    query = select(Device.id).where(Device.key_thumbprint == thumbprint)
-    if owner is not None:
-        query = query.where(Device.person_id != owner.id)
+    query = select(Device.id).where(Device.key_thumbprint == thumbprint, Device.person_id != person.id)
     if session.scalars(query.limit(1)).first() is not None:
         raise EnrollmentRefused("conflict", "this device key is enrolled for another person: use a new one")
 
@@ -332,10 +325,11 @@ def complete_enrollment(
 
     device_key = dict(verified.evidence.device_key)
     thumbprint = jwk_thumbprint(device_key)
-    _device_key_free(session, context, attrs, thumbprint)  # 12
-
+    # The person's row (found by its lookup hash and locked, or made) serves step 12 too: one lookup, not
+    # two. A refusal there rolls the transaction back, a person made for it included: nothing is written.
     record = get_or_create_person(session, context, attrs, guardian_id=guardian.id if guardian else None)
     person = record.person
+    _device_key_free(session, person, thumbprint)  # 12
     device = Device(
         id=context.rng(16).hex(), person_id=person.id, key_thumbprint=thumbprint, key_jwk=device_key,
         created_at=_at(now),

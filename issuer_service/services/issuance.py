@@ -42,7 +42,7 @@ from issuer_service.db.tables import (
 from issuer_service.services.audit import append_audit
 from issuer_service.services.enrollment import token_hash
 from issuer_service.services.persons import AttributesUnavailable, decrypt_attributes
-from issuer_service.services.status import claim_entries, list_uri
+from issuer_service.services.status import count_entries, list_uri, place_entries
 from netid.credentials.jose import b64url_encode
 from netid.errors import IssuanceError
 from netid.issuance import IssuerProfile, NetcertPolicy, RpScope, mint_netcert_batch
@@ -336,13 +336,16 @@ def issue_credentials(
         )
         for d in offsets
     ]  # fmt: skip
-    claim_entries(session, context, "netcert", rows)  # each in an independently chosen list, random index
+    place_entries(session, context, "netcert", rows)  # each in an independently chosen list, random index
     profile = IssuerProfile(settings.issuer_url, context.keys.ring().issuer_keys, netcert_policy=policy)
     credentials = mint_netcert_batch(
         attrs, profile=profile, holder_jwks=holder_jwks,
         status=[(list_uri(context, row.list_id), row.idx) for row in rows],
         now=now, rng=context.rng, scope=scope, day_offsets=offsets,
     )  # fmt: skip
+    # counted only now, after minting: on PostgreSQL this locks the lists' rows (shared by every batch)
+    # until the commit, and the audit entry's lock follows
+    count_entries(session, rows)
     append_audit(
         session, at=now, actor="wallet", action="issuance", subject=person.netno,
         details={"device": device.id, "configuration": request.configuration_id, "rp": request.rp_id,

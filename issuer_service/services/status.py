@@ -5,8 +5,14 @@ its entry in an *independently, uniformly chosen* open list and at a uniformly r
 so neither the list URI nor the index links two credentials of one batch. A list takes entries until half
 full (``netid.issuance.status_lists.MAX_FILL``: beyond that the free indices become guessable from the
 used ones) and is then closed; new lists open so that ``status_lists_open`` lists are always available.
-An index is claimed by inserting the row that owns it under the ``(list, idx)`` unique constraint, in a
-savepoint: a collision with a concurrent claim (another issuer node) just draws again.
+A batch's draws are checked against the taken entries in one query (a taken one draws again: in lists
+up to half full, a batch of 30 nearly always meets one), then inserted in one flush, in a savepoint,
+under the ``(list, idx)`` unique constraint: a collision with a concurrent claim (another issuer node)
+just draws again.
+
+**Counting.** Each list's ``used`` count moves in one statement per batch, after its rows are locked in
+list-id order, so concurrent batches spread over the same lists queue instead of deadlocking
+(PostgreSQL); SQLite's transactions hold the database's write lock anyway.
 
 **Serving.** :func:`status_list_token` builds the list from the rows whose status is not 0 (sparse) and
 signs it with the status-list key; the signed token is cached per list version for ``status_list_ttl``
@@ -17,10 +23,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Final, Literal, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,7 +37,15 @@ from netid.credentials.status_list import StatusList
 from netid.issuance.status_lists import MAX_FILL
 from netid.issuance.status_lists import status_list_token as sign_status_list
 
-__all__ = ["ListPurpose", "claim_entries", "list_uri", "status_changed", "status_list_token"]
+__all__ = [
+    "ListPurpose",
+    "claim_entries",
+    "count_entries",
+    "list_uri",
+    "place_entries",
+    "status_changed",
+    "status_list_token",
+]
 
 ListPurpose = Literal["netcert", "rp"]
 BITS: Final = 2  # 0 valid, 1 revoked, 2 suspended
@@ -87,6 +102,29 @@ def _place(row: IssuedCredential | RelyingParty, list_id: int, idx: int) -> None
         row.status_list_id, row.status_idx = list_id, idx
 
 
+def _entry(row: IssuedCredential | RelyingParty) -> tuple[int, int]:
+    if isinstance(row, IssuedCredential):
+        return row.list_id, row.idx
+    return row.status_list_id, row.status_idx
+
+
+def _taken(
+    session: Session, purpose: ListPurpose, entries: Iterable[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Which of ``entries`` (list, index) already belong to a row: one query, ``list IN … AND idx IN …``
+    (both databases answer it from the credentials' ``(list, idx)`` index, where SQLite would scan the
+    whole table for a row-value ``IN``), its few extra matches dropped here."""
+    wanted = set(entries)
+    if purpose == "netcert":
+        list_column, idx_column = IssuedCredential.list_id, IssuedCredential.idx
+    else:
+        list_column, idx_column = RelyingParty.status_list_id, RelyingParty.status_idx
+    query = select(list_column, idx_column).where(
+        list_column.in_({list_id for list_id, _ in wanted}), idx_column.in_({idx for _, idx in wanted})
+    )
+    return {(list_id, idx) for list_id, idx in session.execute(query)} & wanted
+
+
 def claim_entries(
     session: Session,
     context: IssuerContext,
@@ -94,16 +132,48 @@ def claim_entries(
     rows: list[RowT],
 ) -> list[RowT]:
     """Give every row (an :class:`IssuedCredential` or a :class:`RelyingParty`, not yet added) its own
-    status entry — list chosen independently per row, index at random — and add it to the session.
+    status entry — list chosen independently per row, index at random — add it to the session, and
+    count it in its list: :func:`place_entries`, then :func:`count_entries`."""
+    place_entries(session, context, purpose, rows)
+    count_entries(session, rows)
+    return rows
 
-    The whole batch is drawn and inserted in one flush (one savepoint, one multi-row insert); only if
-    that collides with an entry already taken — by this batch or a concurrent node, rare in lists at
-    most half full — are the rows claimed one by one, each drawing again until its insert succeeds.
+
+def place_entries(
+    session: Session,
+    context: IssuerContext,
+    purpose: ListPurpose,
+    rows: list[RowT],
+) -> list[RowT]:
+    """Draw and insert every row's status entry (see :func:`claim_entries`); the caller must then call
+    :func:`count_entries` for them in the same transaction — as late as it can: on PostgreSQL that locks
+    the lists' rows until the commit.
+
+    The batch is drawn, checked against the entries already taken in one query (each taken one, or one
+    drawn twice, draws again), and inserted in one flush in one savepoint. Only if that insert still
+    collides — a concurrent node took an entry in between — are the rows claimed one by one, each
+    drawing again until its insert succeeds.
     """
     lists = _open_lists(session, context, purpose)
-    for row in rows:
-        chosen = lists[_uniform(context.rng, len(lists))]
-        _place(row, chosen.id, _uniform(context.rng, chosen.size))
+    pending = list(rows)
+    for _ in range(_MAX_DRAWS):
+        for row in pending:
+            chosen = lists[_uniform(context.rng, len(lists))]
+            _place(row, chosen.id, _uniform(context.rng, chosen.size))
+        taken = _taken(session, purpose, {_entry(row) for row in pending})
+        claimed = {_entry(row) for row in rows if row not in pending}
+        again = []
+        for row in pending:
+            entry = _entry(row)
+            if entry in taken or entry in claimed:
+                again.append(row)
+            else:
+                claimed.add(entry)
+        pending = again
+        if not pending:
+            break
+    else:  # pragma: no cover - 64 rounds with a taken entry, in lists at most half full
+        raise RuntimeError("could not claim a free status entry")
     try:
         with session.begin_nested():
             session.add_all(rows)
@@ -113,7 +183,6 @@ def claim_entries(
             _forget(session, row)
         for row in rows:
             _claim_one(session, context, purpose, row)
-    _count_used(session, rows)
     return rows
 
 
@@ -139,22 +208,41 @@ def _claim_one(session: Session, context: IssuerContext, purpose: ListPurpose, r
     raise RuntimeError("could not claim a free status entry")  # pragma: no cover - 64 collisions in a row
 
 
-def _count_used(session: Session, rows: list[RowT]) -> None:
-    """Add the batch to its lists' ``used`` counts (one atomic UPDATE per list); close lists now half full."""
-    per_list: dict[int, int] = {}
-    for row in rows:
-        list_id = row.list_id if isinstance(row, IssuedCredential) else row.status_list_id
-        per_list[list_id] = per_list.get(list_id, 0) + 1
-    for list_id, count in per_list.items():
+def count_entries(session: Session, rows: list[RowT]) -> None:
+    """Add rows placed by :func:`place_entries` to their lists' ``used`` counts; close lists now half full.
+
+    The lists' rows are locked in id order first (``FOR NO KEY UPDATE``, the lock the UPDATE takes, which
+    the ``KEY SHARE`` locks of the batch's own foreign keys do not block): two batches over the same
+    lists (every batch of 30 meets nearly all open lists) then wait for each other instead of
+    deadlocking, as row-by-row updates in draw order did on PostgreSQL. Then one UPDATE … RETURNING
+    moves every count.
+    """
+    per_list = Counter(_entry(row)[0] for row in rows)
+    ids = sorted(per_list)
+    session.execute(
+        select(StatusListRecord.id)
+        .where(StatusListRecord.id.in_(ids))
+        .order_by(StatusListRecord.id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: the credential rows' foreign keys share
+    )
+    counted = session.execute(
+        update(StatusListRecord)
+        .where(StatusListRecord.id.in_(ids))
+        .values(used=StatusListRecord.used + case(dict(per_list), value=StatusListRecord.id, else_=0))
+        .returning(StatusListRecord.id, StatusListRecord.used, StatusListRecord.size)
+        .execution_options(synchronize_session=False)
+    ).all()
+    full = [list_id for list_id, used, size in counted if used >= size * MAX_FILL]
+    if full:
         session.execute(
             update(StatusListRecord)
-            .where(StatusListRecord.id == list_id)
-            .values(used=StatusListRecord.used + count)
+            .where(StatusListRecord.id.in_(full))
+            .values(closed=True)
+            .execution_options(synchronize_session=False)
         )
-    for record in session.scalars(select(StatusListRecord).where(StatusListRecord.id.in_(per_list))):
-        session.refresh(record, ["used"])
-        if record.used >= record.size * MAX_FILL:
-            record.closed = True
+    for record in session.identity_map.values():  # lists loaded in this session: re-read when next used
+        if isinstance(record, StatusListRecord) and record.id in per_list:
+            session.expire(record, ["used", "closed"])
 
 
 def status_changed(session: Session, list_id: int) -> None:
