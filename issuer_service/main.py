@@ -17,7 +17,12 @@ from fastapi import FastAPI
 from issuer_service.api.routes import admin, devices, enrollment, oid4vci, ops, status, wellknown
 from issuer_service.core.config import Settings
 from issuer_service.core.context import IssuerContext
-from issuer_service.core.limits import BodySizeLimitMiddleware, RateLimitMiddleware, TokenBucketLimiter
+from issuer_service.core.limits import (
+    BodySizeLimitMiddleware,
+    ConcurrencyLimitMiddleware,
+    RateLimitMiddleware,
+    TokenBucketLimiter,
+)
 from issuer_service.core.logging import AccessLogMiddleware
 from issuer_service.core.metrics import IssuerMetrics, MetricsMiddleware, metrics_endpoint
 from issuer_service.core.problems import install_problem_handlers
@@ -97,6 +102,11 @@ def create_app(
     install_problem_handlers(app)
     # operations (outermost last): request id and access log, metrics, then the limits
     metrics = app.state.metrics = IssuerMetrics(instance=app.state.instance, version=API_VERSION)
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        max_in_flight=settings.max_concurrent_requests,
+        max_queued=settings.max_queued_requests,
+    )
     app.add_middleware(RateLimitMiddleware, limiter=TokenBucketLimiter(settings.enrollment_rate_per_minute))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

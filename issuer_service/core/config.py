@@ -92,6 +92,11 @@ class Settings(BaseSettings):
 
     # --- operations ----------------------------------------------------------------------------------
     max_body_bytes: Annotated[int, Field(ge=1024, le=10 * 1024 * 1024)] = 256 * 1024
+    #: requests inside the application at once; keep it below the worker thread pool (40) so a finished
+    #: handler's commit always finds a thread (issuer_service.core.limits)
+    max_concurrent_requests: Annotated[int, Field(ge=1, le=32)] = 16
+    #: requests waiting for a slot; beyond that 503 with Retry-After
+    max_queued_requests: Annotated[int, Field(ge=0, le=10_000)] = 256
     #: enrollment starts per client address per minute
     enrollment_rate_per_minute: Annotated[int, Field(ge=1)] = 30
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -14,12 +14,22 @@ memory: each issuer node limits on its own, so ``N`` nodes behind a load balance
 ``N × rate`` per address (docs/issuer.md). Behind a reverse proxy the client address is the proxy's unless
 uvicorn is told to trust its ``X-Forwarded-For`` (``FORWARDED_ALLOW_IPS``).
 
+**Concurrency** (:class:`ConcurrencyLimitMiddleware`, ``settings.max_concurrent_requests`` and
+``max_queued_requests``). At most that many requests are inside the application at once; the next ones
+wait their turn, and beyond the queue they are answered ``503`` (problem ``unavailable``) with
+``Retry-After`` at once. This is what keeps an overloaded node working: every request's transaction is
+committed by a worker thread after its handler ran, and when all the threads of the pool were taken by
+requests waiting for locks that those uncommitted transactions hold, nothing could commit and the node
+stalled until the database's timeouts answered 500 to everyone. With fewer requests inside than worker
+threads, a commit always finds a thread. Liveness, readiness and metrics are never queued.
+
 **Graceful shutdown** is uvicorn's (``timeout_graceful_shutdown`` in :mod:`issuer_service.cli`): on SIGTERM
 it stops accepting connections, lets requests in flight finish, then exits 0.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
 import time
@@ -31,7 +41,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from issuer_service.core.problems import problem_response
 
-__all__ = ["ENROLLMENT_START", "BodySizeLimitMiddleware", "RateLimitMiddleware", "TokenBucketLimiter"]
+__all__ = [
+    "ENROLLMENT_START",
+    "BodySizeLimitMiddleware",
+    "ConcurrencyLimitMiddleware",
+    "RateLimitMiddleware",
+    "TokenBucketLimiter",
+]
 
 #: the requests the enrollment rate limit applies to
 ENROLLMENT_START: Final = frozenset({("POST", "/enrollment/start")})
@@ -187,3 +203,43 @@ class RateLimitMiddleware:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+#: requests the concurrency limit never queues: operators and orchestrators must see an overloaded node
+UNQUEUED_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class ConcurrencyLimitMiddleware:
+    """At most ``max_in_flight`` requests inside ``app`` at once, ``max_queued`` more waiting; beyond that a
+    ``503`` problem with ``Retry-After`` (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, *, max_in_flight: int, max_queued: int) -> None:
+        if max_in_flight < 1 or max_queued < 0:
+            raise ValueError("max_in_flight must be at least 1 and max_queued at least 0")
+        self.app = app
+        self.max_queued = max_queued
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._waiting = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNQUEUED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self._slots.locked() and self._waiting >= self.max_queued:
+            response = problem_response(
+                "unavailable",
+                "the issuer is busy; try again shortly",
+                extra={"retry_after": 1},
+                headers={"Retry-After": "1"},
+            )
+            await response(scope, receive, send)
+            return
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._slots.release()

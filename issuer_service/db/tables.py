@@ -186,6 +186,8 @@ class IssuedCredential(Base):
 
 class RelyingParty(Base):
     __tablename__ = "relying_parties"
+    #: one RP per status entry, as one credential per entry (two issuer nodes registering at once)
+    __table_args__ = (UniqueConstraint("status_list_id", "status_idx"),)
 
     rp_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     name: Mapped[str] = mapped_column(String(256))

@@ -62,6 +62,7 @@ class FileKeyStore:
         self._aead: AESGCM | None = None
         self._entries: dict[str, dict[str, str]] = {}
         self._signers: dict[str, JwsSigner] = {}
+        self._enrollment_keys: dict[str, ec.EllipticCurvePrivateKey] = {}
         self._load_or_create()
 
     def __repr__(self) -> str:
@@ -199,11 +200,14 @@ class FileKeyStore:
         return public_jwk(key)
 
     def enrollment_key(self, kid: str) -> ec.EllipticCurvePrivateKey:
-        material = self._decrypt(kid, self._entry(kid, "enrollment"))
-        key = serialization.load_der_private_key(material, password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise KeyStoreError(f"key {kid!r} is not an enrollment key")
-        return key
+        cached = self._enrollment_keys.get(kid)
+        if cached is None:
+            material = self._decrypt(kid, self._entry(kid, "enrollment"))
+            key = serialization.load_der_private_key(material, password=None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise KeyStoreError(f"key {kid!r} is not an enrollment key")
+            cached = self._enrollment_keys[kid] = key  # held as long as this store, like the signers
+        return cached
 
     def secret(self, name: SecretName) -> bytes:
         entry_name = f"secret:{name}"

@@ -147,6 +147,7 @@ def upgrade() -> None:
             name=op.f("fk_relying_parties_status_list_id_status_lists"),
         ),
         sa.PrimaryKeyConstraint("rp_id", name=op.f("pk_relying_parties")),
+        sa.UniqueConstraint("status_list_id", "status_idx", name=op.f("uq_relying_parties_status_list_id")),
     )
     op.create_table(
         "enrollments",
