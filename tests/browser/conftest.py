@@ -49,9 +49,12 @@ def chromium_path() -> str | None:
     return os.environ.get("NETID_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
-    """One headless Chromium for the session (a Playwright ``Browser``)."""
+    """One headless Chromium for the browser tests (a Playwright ``Browser``).
+
+    Package-scoped, not session-scoped: Playwright's sync API keeps an event loop running in this thread
+    until it stops, and every later test that calls ``asyncio.run`` would fail while it runs."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
