@@ -19,7 +19,8 @@ Rules this module fixes (each one is a privacy invariant tested in ``tests/verif
 * **Distinct device keys.** Each credential of a batch is bound to its *own* holder key. A shared
   ``cnf.jwk`` would be a correlation handle identical across every RP, defeating single-use batches;
   :func:`mint_netcert_batch` therefore refuses duplicate holder keys, as it refuses duplicate status
-  indices. Salts and signatures differ per credential because every credential is issued separately.
+  indices. Salts and signatures differ per credential: each credential draws its own salts and is
+  signed on its own (the batch path only shares the encoding of what the credentials have in common).
 * **Subjects.** An anonymous netcert carries no subject at all. An RP-scoped netcert carries the
   pairwise ``sub`` for exactly one sector plus that ``sector`` (both always visible, never disclosable
   separately) so a verifier can refuse a subject minted for another sector.
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final
 from netid.credentials.jose import PRIVATE_JWK_MEMBERS, jwk_thumbprint
 from netid.credentials.netcert import CHIP_AUTH_VALUES, NETCERT_TYP, NETCERT_VCT, ChipAuth
 from netid.credentials.netno import is_valid_netno, pairwise_subject
-from netid.credentials.sdjwt.issue import SD, issue_sd_jwt
+from netid.credentials.sdjwt.issue import SD, issue_sd_jwt_batch
 from netid.errors import UsageError
 from netid.issuance.status_lists import status_claim
 from netid.names import canonical_name
@@ -132,15 +133,9 @@ def _utc_date(ts: int) -> _dt.date:
     return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).date()
 
 
-def _disclosable_claims(
-    attrs: IdentityAttributes, policy: NetcertPolicy, iat: int, exp: int, netno: str | None
-) -> dict[str, Any]:
-    earliest_day = _utc_date(iat) - _dt.timedelta(days=1)
-    latest_day = _utc_date(exp) + _dt.timedelta(days=1)
-    age = age_on(attrs.date_of_birth, earliest_day)
-    claims: dict[str, Any] = {f"age_over_{t}": SD(age >= t) for t in sorted(policy.age_thresholds)}
-    claims["doc_valid"] = SD(attrs.document_expiry >= latest_day)
-    claims["name"] = SD(canonical_name(attrs.full_name))  # the one form name_equals compares (§3)
+def _person_claims(attrs: IdentityAttributes, netno: str | None) -> dict[str, Any]:
+    """The disclosable claims that do not depend on the window: the same for every credential of a batch."""
+    claims: dict[str, Any] = {"name": SD(canonical_name(attrs.full_name))}  # the form name_equals compares
     claims["id_number"] = SD(attrs.personal_number)
     claims["region_province"] = SD(attrs.region_province)
     claims["region_city"] = SD(attrs.region_city)
@@ -148,6 +143,35 @@ def _disclosable_claims(
     if netno is not None:
         claims["netno"] = SD(netno)
     return claims
+
+
+def _disclosable_claims(
+    attrs: IdentityAttributes, policy: NetcertPolicy, iat: int, exp: int, person: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A credential's disclosable claims: the predicates for its window (§3), then ``person``'s claims."""
+    earliest_day = _utc_date(iat) - _dt.timedelta(days=1)
+    latest_day = _utc_date(exp) + _dt.timedelta(days=1)
+    age = age_on(attrs.date_of_birth, earliest_day)
+    claims: dict[str, Any] = {f"age_over_{t}": SD(age >= t) for t in sorted(policy.age_thresholds)}
+    claims["doc_valid"] = SD(attrs.document_expiry >= latest_day)
+    claims.update(person)
+    return claims
+
+
+def _key_identity(jwk: Mapping[str, Any]) -> tuple[str, ...]:
+    """What a JWK's RFC 7638 thumbprint is computed over: ``(kty, crv, x)``, and ``y`` for EC. Two holder
+    JWKs are one key exactly when these are equal: :func:`jwk_thumbprint` without its JSON and hash, which
+    cost a tenth of minting a netcert. A JWK it refuses goes to it, so the error is its own."""
+    kty = jwk.get("kty")
+    crv = jwk.get("crv")
+    x = jwk.get("x")
+    if type(crv) is str and type(x) is str:
+        if kty == "OKP":
+            return ("OKP", crv, x)
+        y = jwk.get("y")
+        if kty == "EC" and type(y) is str:
+            return ("EC", crv, x, y)
+    return (jwk_thumbprint(jwk),)  # raises ParseError: members missing, not strings, unknown kty
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +229,10 @@ def mint_netcert_batch(
         raise UsageError("a batch needs at least one holder key")
     if len(status) != count:
         raise UsageError("holder_jwks and status need exactly one entry per credential")
-    thumbprints = {jwk_thumbprint(dict(j)) for j in holder_jwks}
-    if len(thumbprints) != count:
+    jwks = [dict(j) for j in holder_jwks]  # each credential's own copy, its cnf.jwk
+    if len(set(map(_key_identity, jwks))) != count:
         raise UsageError("each credential needs its own holder key (a shared cnf.jwk links presentations)")
-    if any(not PRIVATE_JWK_MEMBERS.isdisjoint(j) for j in holder_jwks):
+    if any(not PRIVATE_JWK_MEMBERS.isdisjoint(j) for j in jwks):
         raise UsageError("holder_jwks must be public keys")
     if len(set(status)) != count or any(type(i) is not int or i < 0 for _, i in status):
         raise UsageError("status entries must be distinct (list, non-negative index) pairs")
@@ -224,8 +248,12 @@ def mint_netcert_batch(
     # the assurance level. Enrollment factors stay with the issuer: a list of them would partition
     # holders by enrollment path, an always-visible handle shared across every RP (protocol.md §3).
     assurance = {"chip_auth": attrs.chip_auth}
-    out: list[str] = []
-    for holder_jwk, (status_uri, status_idx), offset in zip(holder_jwks, status, offsets, strict=True):
+    # The disclosable claims depend only on the window: built once per day offset (SD markers are
+    # immutable). Salts are not part of them: issue_sd_jwt_batch draws fresh ones for every credential.
+    person = _person_claims(attrs, netno)
+    disclosable: dict[int, dict[str, Any]] = {}
+    claim_sets: list[dict[str, Any]] = []
+    for jwk, (status_uri, status_idx), offset in zip(jwks, status, offsets, strict=True):
         iat, exp = base_iat - offset * _DAY, base_exp - offset * _DAY
         claims: dict[str, Any] = {
             "iss": profile.issuer,
@@ -233,14 +261,17 @@ def mint_netcert_batch(
             "iat": iat,
             "exp": exp,
             "status": status_claim(status_uri, status_idx),
-            "cnf": {"jwk": dict(holder_jwk)},
+            "cnf": {"jwk": jwk},
             "assurance": assurance,
         }
         if scope is not None:
             claims["sub"] = subject
             claims["sector"] = scope.sector
-        # Build the disclosable claims per credential so each one gets fresh salts from rng.
-        claims.update(_disclosable_claims(attrs, policy, iat, exp, netno))
-        issued = issue_sd_jwt(claims, key.signer, typ=NETCERT_TYP, kid=key.kid, decoys=policy.decoys, rng=rng)
-        out.append(issued.serialized)
-    return out
+        sd = disclosable.get(offset)
+        if sd is None:
+            sd = disclosable[offset] = _disclosable_claims(attrs, policy, iat, exp, person)
+        claims.update(sd)
+        claim_sets.append(claims)
+    return issue_sd_jwt_batch(
+        claim_sets, key.signer, typ=NETCERT_TYP, kid=key.kid, decoys=policy.decoys, rng=rng
+    )
