@@ -17,31 +17,56 @@ Times are process CPU time (one core), so other load on the machine does not dis
 stage table attributes the per-presentation microseconds: each stage is timed alone over the same
 presentations, so the stages add up to about the SD-JWT core.
 
-Figures on this machine (2 shared cores, ~21k Ed25519 and ~14k P-256 verifications/s; other work running,
-so ±5 µs), honest holder keys, the old and the new code run back to back, N = 1000:
+Figures on this machine (2 shared cores, ~17-22k Ed25519 and ~12-14k P-256 verifications/s; other work
+running, so ±5 µs and ±0.02 in the ratio). Each round of hot-path work was measured with the code before
+and after it run back to back: the first with N = 1000, the second three alternating runs each at the
+default N = 2000 (medians). The second round's "before" is the first round's "after", on another day:
 
-=======================================================  ==========  ==========
-                                                          before      after
-=======================================================  ==========  ==========
-verifier, µs per presentation                                202         185
-limit (two signature checks, fresh key objects), µs          120         117
-overhead above the limit, µs                                   82          67
-  of which the SD-JWT core                                     64          52
-  of which the NetID verifier layer                            18          15
-ratio (median of 9 interleaved rounds)                       0.59        0.64
-=======================================================  ==========  ==========
+=======================================================  =================  =================
+                                                          hot path, round 1  hot path, round 2
+                                                          before → after     before → after
+=======================================================  =================  =================
+verifier, µs per presentation                              202 → 185          184 → 171
+limit (two signature checks, fresh key objects), µs        120 → 117          114 → 113
+overhead above the limit, µs                                82 → 67            70 → 57
+  of which the SD-JWT core                                  64 → 52            57 → 48
+  of which the NetID verifier layer                         18 → 15            14 → 12
+ratio (median of 9 interleaved rounds)                     0.59 → 0.64        0.62 → 0.64
+=======================================================  =================  =================
 
-Where the SD-JWT core's microseconds go (after; each stage timed inside the running verifier with
-``perf_counter_ns``, signatures stubbed out): holder key from ``cnf.jwk`` ~10 µs, of which ~6-7 are
-``from_encoded_point`` (OpenSSL builds a P-256 group per key: ~70k instructions, the same for
-``load_der_public_key`` or public numbers); issuer JWS decode ~7 µs (three base64url, two JSON parses);
-disclosures ~6 µs (decode, parse, SHA-256, digest encoding, two objects); digest processing ~5 µs; KB-JWT
-decode ~5 µs; aud/nonce/iat/sd_hash ~3 µs; split, key lookup, typ and times ~3 µs; result object ~2 µs.
-The rest of the overhead is the signatures themselves running slower between Python work than in the
-limit's tight loop (~8-12 µs: caches). Under callgrind the Python-side instructions per presentation fell
-by 14% (core 486k → 418k, verifier 557k → 483k); base64url (pybase64 SIMD instead of binascii), splitting
-with ``str.find`` instead of ``str.split`` (memchr against a byte-by-byte loop), C-level dict/set work in the
-digest processing and no per-call ``frozenset`` or keyword dict account for most of it.
+Where the microseconds go (after round 2; each stage timed with ``perf_counter_ns`` around it inside the
+running verifier, real signatures): split 2; issuer JWS decode and ``alg`` 6 (three base64url, two JSON
+parses); issuer key lookup 1; ``typ``/``_sd_alg``/times 1.4; the two disclosures 7 (base64url, JSON,
+SHA-256, digest encoding, one object each); processing 6 (a copy of the payload and its five nested
+objects, ten ``_sd`` digests recorded and looked up); holder key 10.5, of which 7-8 are
+``from_encoded_point`` (OpenSSL builds a P-256 group per key: ~66k instructions, the same for a compressed
+point, ``load_der_public_key`` or public numbers; a prehashed ECDSA verify is no cheaper either) and ~3 the
+two base64url and the JWK's checks; KB-JWT decode 4.3; its ``typ``/``aud``/``nonce``/``iat`` 2;
+``sd_hash`` 3; argument checks and result 1.3. The verifier layer (~12): status lookup ~2, the two DCQL
+value comparisons ~2, the replay cache ~2-3, assurance ~1.4, ``vp_token`` ~1.5, the rest ~3.
+
+The signatures cost inside the verifier what they cost in the limit's loop (timed around the two calls:
+within 1 µs). What is slower is the Python work: each stage takes 1.5-2x as long inside the whole
+pipeline as alone in a loop, signatures or not (the pipeline's code and data do not stay in the first-level
+caches; under ``perf`` the interpreter's own eval loop is ~40% of the Python-side time). So a change is
+worth about twice what a microbenchmark of its stage says, or nothing: three that microbenchmarks liked
+were measured in the pipeline and dropped (processing only the top level when the payload's JSON text
+shows no markers below it, whose scans cost what they saved; caching parsed JWS headers, ≤1 µs; decoding
+the KB-JWT before the holder key so that key load and signature check sit together, 0).
+
+Round 2 changed: libsodium's ``crypto_sign_open`` called directly with NULL outputs (PyNaCl's wrapper
+allocates and copies a buffer the size of the message); the ES256 DER signature built from the bytes
+(half ``encode_dss_signature``'s cost); ``Disclosure``, ``VerifiedSdJwt``, ``Answers`` and the holder's
+``VerifyingKey`` built through their slot descriptors (half a frozen dataclass's ``__init__``); an
+``_sd`` array's digests recorded with one set update; no ``exp``/``nbf``/``iat`` pass unless a
+disclosure has that name; the assurance of the ``chip_auth``/``amr`` pairs wallets send looked up; the
+JWK's members read once; the split at the first and last ``~`` only. Under callgrind the instructions per
+presentation fell from 2,128k to 2,071k (limit 1,626k): the Python side above the limit from 501k to
+445k (−11%), of which 66k is ``from_encoded_point``.
+
+Not reached: the 0.70 that would leave room for 0.65 on a slower machine. That needs ~9 µs more of a
+Python side of ~57 µs spread over stages of 1-10 µs each, and further trimming was measured at ≤1 µs per
+change; compiling the SD-JWT core and the verifier layer (e.g. with mypyc) is the step that would.
 
 Run: ``.venv/bin/python bench/verify.py [N]``.
 """

@@ -22,16 +22,14 @@ from collections.abc import Mapping
 from typing import Any, Final, Protocol, TypeAlias, final, runtime_checkable
 
 import nacl.bindings
-import nacl.exceptions
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from nacl._sodium import ffi as _sodium_ffi
+from nacl._sodium import lib as _sodium
 
 from netid.credentials._b64 import b64url_decode, b64url_encode
 from netid.errors import ParseError, UsageError, VerificationError
@@ -105,7 +103,10 @@ def json_loads(data: bytes | str) -> Any:
     integers beyond 64 bits become floats (so an out-of-range ``idx`` or ``iat`` fails every type check
     rather than meaning something). Duplicate member names keep the last value, as ``json`` does.
     """
-    return orjson.loads(data)
+    return _loads(data)
+
+
+_loads: Final = orjson.loads
 
 
 def json_dumps(value: Any) -> bytes:
@@ -154,11 +155,12 @@ class VerifyingKey:
     def _from_validated(cls, alg: str, raw: bytes, ec_key: ec.EllipticCurvePublicKey | None) -> VerifyingKey:
         """Build from bytes :func:`load_public_jwk` has already validated. It skips the ABC
         ``isinstance`` checks and the point re-encoding of ``__init__``, which cost more than the cache
-        miss itself on the per-presentation holder-key path (every KB-JWT brings a fresh ``cnf.jwk``)."""
-        self = object.__new__(cls)
-        object.__setattr__(self, "alg", alg)
-        object.__setattr__(self, "_raw", raw)
-        object.__setattr__(self, "_ec", ec_key)
+        miss itself on the per-presentation holder-key path (every KB-JWT brings a fresh ``cnf.jwk``),
+        and sets the slots through their descriptors (half the cost of ``object.__setattr__``)."""
+        self = _new_object(cls)
+        _set_alg(self, alg)
+        _set_raw(self, raw)
+        _set_ec(self, ec_key)
         return self
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -198,20 +200,44 @@ class VerifyingKey:
         if len(signature) != _SIG_LEN:
             return False
         if self._ec is None:
-            try:
-                # libsodium's crypto_sign_open also rejects non-canonical S and small-order keys.
-                nacl.bindings.crypto_sign_open(signature + signing_input, self._raw)
-            except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError):
-                return False
-            return True
-        der = encode_dss_signature(
-            int.from_bytes(signature[:_P256_LEN], "big"), int.from_bytes(signature[_P256_LEN:], "big")
-        )
+            # libsodium's crypto_sign_open, called directly: it also rejects non-canonical S and
+            # small-order keys, and with NULL outputs it copies nothing (PyNaCl's wrapper allocates and
+            # copies a buffer the size of the message). ``_raw`` is 32 bytes: load_public_jwk and
+            # __init__ make sure of it.
+            signed = signature + signing_input
+            rc: int = _sodium.crypto_sign_open(_NULL, _NULL, signed, len(signed), self._raw)
+            return rc == 0
         try:
-            self._ec.verify(der, signing_input, _ECDSA_SHA256)
+            self._ec.verify(_der_signature(signature), signing_input, _ECDSA_SHA256)
         except InvalidSignature:
             return False
         return True
+
+
+_new_object = object.__new__
+_set_alg = VerifyingKey.__dict__["alg"].__set__
+_set_raw = VerifyingKey.__dict__["_raw"].__set__
+_set_ec = VerifyingKey.__dict__["_ec"].__set__
+_NULL: Final = _sodium_ffi.NULL
+#: DER length octets 0..127 (an ES256 signature's SEQUENCE is at most 70 bytes: short form only).
+_DER_LEN: Final = tuple(bytes((i,)) for i in range(128))
+
+
+def _der_signature(signature: bytes) -> bytes:
+    """The DER ``ECDSA-Sig-Value`` of a 64-byte JWS ES256 signature ``r||s`` (RFC 7518 §3.4).
+
+    What ``encode_dss_signature(int(r), int(s))`` returns, built from the bytes (half its cost): each
+    INTEGER minimal, with a 0x00 in front when its high bit is set; zero is the one byte 0x00.
+    """
+    r = signature[:_P256_LEN].lstrip(b"\x00")
+    s = signature[_P256_LEN:].lstrip(b"\x00")
+    if not r or r[0] > 0x7F:
+        r = b"\x00" + r
+    if not s or s[0] > 0x7F:
+        s = b"\x00" + s
+    n_r = len(r)
+    n_s = len(s)
+    return b"".join((b"\x30", _DER_LEN[n_r + n_s + 4], b"\x02", _DER_LEN[n_r], r, b"\x02", _DER_LEN[n_s], s))
 
 
 def verifying_key(key: VerifyingKey | PublicKey | SigningKey) -> VerifyingKey:
@@ -292,10 +318,14 @@ def load_public_jwk(jwk: Mapping[str, Any], *, cache: bool = True) -> VerifyingK
     """
     if type(jwk) is not dict and not isinstance(jwk, Mapping):
         raise ParseError("JWK", "not a JSON object")
-    kty = _jwk_str(jwk, "kty")
-    crv = _jwk_str(jwk, "crv")
-    x = _jwk_str(jwk, "x")
-    y = jwk.get("y", "")
+    get = jwk.get
+    kty = get("kty")
+    crv = get("crv")
+    x = get("x")
+    y = get("y", "")
+    if type(kty) is not str or type(crv) is not str or type(x) is not str:
+        member = "kty" if type(kty) is not str else "crv" if type(crv) is not str else "x"
+        raise ParseError("JWK", f"member {member!r} missing or not a string")
     if type(y) is not str:
         raise ParseError("JWK", "member 'y' not a string")
     if not PRIVATE_JWK_MEMBERS.isdisjoint(jwk):
@@ -447,17 +477,16 @@ def decode_jws_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any], b
     second = token.find(".", first + 1) if first >= 0 else -1
     if second < 0 or token.find(".", second + 1) >= 0:
         raise ParseError("JWS", "compact serialization needs exactly three segments")
-    h64, p64, s64 = token[:first], token[first + 1 : second], token[second + 1 :]
-    header_json = b64url_decode(h64, "JWS header")
-    payload_json = b64url_decode(p64, "JWS payload")
+    header_json = b64url_decode(token[:first], "JWS header")
+    payload_json = b64url_decode(token[first + 1 : second], "JWS payload")
     try:
-        header = json_loads(header_json)
-        payload = json_loads(payload_json)
-    except ValueError as exc:  # json_loads (orjson): invalid UTF-8 or JSON, nesting deeper than 1024
+        header = _loads(header_json)  # json_loads without its Python frame: six parses per presentation
+        payload = _loads(payload_json)
+    except ValueError as exc:  # orjson: invalid UTF-8 or JSON, nesting deeper than 1024
         raise ParseError("JWS", "header or payload is not valid UTF-8 JSON") from exc
     if type(header) is not dict or type(payload) is not dict:
         raise ParseError("JWS", "header and payload must be JSON objects")
-    signature = b64url_decode(s64, "JWS signature")
+    signature = b64url_decode(token[second + 1 :], "JWS signature")
     return header, payload, token[:second].encode("ascii"), signature
 
 

@@ -14,6 +14,7 @@ translated at the one call that can raise them.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from typing import Any, Final
@@ -33,6 +34,10 @@ ALLOWED_ENC: Final = ("A128GCM", "A256GCM")
 #: the largest compact JWE accepted by default (evidence is ~8 KB with DG1, DG11, DG14, DG15 and EF.SOD)
 MAX_JWE_BYTES: Final = 64 * 1024
 _RESERVED: Final = frozenset({"alg", "enc", "epk", "zip", "crit"})
+#: What each decryption copies (shallow) instead of constructing a JWE: jwcrypto's constructor deep-copies
+#: its header registry (about a sixth of a decryption). deserialize() replaces every per-token attribute;
+#: the allow-list and the registry the copies share are only read.
+_DECRYPTOR: Final = _jwe.JWE(algs=[JWE_ALG, *ALLOWED_ENC])
 
 
 def encrypt_jwe(
@@ -110,7 +115,11 @@ def decrypt_jwe(
     ):
         raise UsageError("the decryption key must be a P-256 private key")
     key = _jwk.JWK.from_pyca(private_key)
-    token_obj = _jwe.JWE(algs=[JWE_ALG, *ALLOWED_ENC])
+    # jwcrypto would rebuild the private key from the numbers it just exported (a point multiplication,
+    # a sixth of a decryption) for the ECDH; hand it the key object it came from instead (it caches the
+    # object it builds under this name; if a later jwcrypto renames it, only the shortcut is lost)
+    key._cache_pri_k = private_key
+    token_obj = copy.copy(_DECRYPTOR)
     try:
         token_obj.deserialize(token, key=key)
     except (JWException, ValueError, TypeError, KeyError) as exc:  # jwcrypto's errors for bad input

@@ -110,7 +110,12 @@ class StatusList:
         return bytes(self._data)
 
     def _locate(self, idx: int) -> tuple[int, int]:
-        if isinstance(idx, bool) or not isinstance(idx, int) or not 0 <= idx < len(self):
+        # the length inline rather than len(self): a verifier looks up an entry per presentation
+        if (
+            isinstance(idx, bool)
+            or not isinstance(idx, int)
+            or not 0 <= idx < len(self._data) * self._per_byte
+        ):
             raise IndexError(f"status index {idx!r} out of range")
         byte, slot = divmod(idx, self._per_byte)
         return byte, slot * self._bits

@@ -58,7 +58,6 @@ class StatusListSource(Protocol):
 @dataclass(slots=True)
 class _Entry:
     lst: StatusList
-    iat: int | float
     fresh_until: int | float  # refetch from here on
     hard_until: int | float  # never served at or beyond: min(exp, iat + max_token_age)
     retry_at: int | float = 0  # while serving stale: no refetch attempt before this
@@ -142,7 +141,7 @@ class CachedStatusLists:
         token_ttl = _number(payload.get("ttl"))
         if token_ttl is not None and token_ttl > 0:
             fresh_until = min(fresh_until, now + token_ttl)
-        return _Entry(lst, iat, min(fresh_until, hard_until), hard_until)
+        return _Entry(lst, min(fresh_until, hard_until), hard_until)
 
     def status(self, uri: str, idx: int) -> int:
         if not uri.startswith(self._prefixes):

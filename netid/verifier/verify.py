@@ -51,7 +51,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from netid.credentials.jose import ALLOWED_ALGORITHMS
 from netid.credentials.netcert import NETCERT_TYP, NETCERT_VCT
@@ -60,13 +60,13 @@ from netid.credentials.status_list import VALID
 from netid.credentials.status_source import StatusListSource
 from netid.credentials.trust import IssuerTrust
 from netid.errors import UsageError, VerificationError
-from netid.oid4vp.dcql import Predicate, strict_in
+from netid.oid4vp.dcql import strict_in
 from netid.oid4vp.in_person import CounterRequest, presentation_from_qr
-from netid.oid4vp.modes import mode_from_amr, mode_rank
+from netid.oid4vp.modes import MODES, AuthMode, mode_from_amr, mode_rank
 from netid.oid4vp.request import PresentationRequest, RequestTerms
 from netid.oid4vp.response import presentation_from_vp_token
 from netid.policy import DEFAULT_POLICY, Policy
-from netid.verifier.answers import Answers, Assurance, assurance_level
+from netid.verifier.answers import Answers, Assurance, CredentialKind, assurance_level
 from netid.verifier.replay import InMemoryReplayCache, ReplayCache
 
 __all__ = ["CounterVerifier", "PresentationVerifier", "Verifier", "check_presentation"]
@@ -75,10 +75,28 @@ TermsT = TypeVar("TermsT", bound=RequestTerms)
 ResponseT = TypeVar("ResponseT")
 
 
-def _proven(pred: Predicate, payload: Mapping[str, Any]) -> bool:
-    if pred.values is None or pred.claim not in payload:
-        return False
-    return strict_in(payload[pred.claim], pred.values)
+_new_object = object.__new__
+_set_predicates, _set_subject, _set_assurance, _set_kind, _set_netno = (
+    Answers.__dict__[f].__set__ for f in ("predicates", "subject", "assurance", "credential_kind", "netno")
+)
+
+
+def _answers(
+    predicates: MappingProxyType[str, bool],
+    subject: str | None,
+    assurance: Assurance,
+    kind: CredentialKind,
+    netno: str | None,
+) -> Answers:
+    """``Answers(...)`` through the slot descriptors: a frozen dataclass's ``__init__`` (and this one's
+    ``__post_init__``, which wraps a plain mapping) cost twice as much on the verifier's hot path."""
+    answers = _new_object(Answers)
+    _set_predicates(answers, predicates)
+    _set_subject(answers, subject)
+    _set_assurance(answers, assurance)
+    _set_kind(answers, kind)
+    _set_netno(answers, netno)
+    return answers
 
 
 def _system_clock() -> int:
@@ -269,15 +287,17 @@ def check_presentation(
     # treats exp/iat as optional; cnf.jwk was already required by key binding in step 3)
     if payload.get("vct") != NETCERT_VCT:
         raise VerificationError("vct", "not a netcert")
-    for name in ("iat", "exp"):
-        value = payload.get(name)
-        if type(value) is not int and type(value) is not float:
-            raise VerificationError("claim_missing", f"a netcert must carry a numeric '{name}'")
-    ref = _status_ref(payload) if status is not None else None
-
-    # 5. status
-    if status is not None and ref is not None and status.status(ref[0], ref[1]) != VALID:
-        raise VerificationError("status_revoked", "credential is revoked or suspended")
+    iat = payload.get("iat")
+    if type(iat) is not int and type(iat) is not float:
+        raise VerificationError("claim_missing", "a netcert must carry a numeric 'iat'")
+    exp = payload.get("exp")
+    if type(exp) is not int and type(exp) is not float:
+        raise VerificationError("claim_missing", "a netcert must carry a numeric 'exp'")
+    if status is not None:
+        uri, idx = _status_ref(payload)
+        # 5. status
+        if status.status(uri, idx) != VALID:
+            raise VerificationError("status_revoked", "credential is revoked or suspended")
 
     # 6. nothing unrequested
     asked = terms.asked_claims
@@ -302,12 +322,14 @@ def check_presentation(
     if terms.wants_netno:
         value = payload.get("netno")
         netno = value if isinstance(value, str) else None
-    answers = Answers(
-        predicates=MappingProxyType({p.name: _proven(p, payload) for p in terms.value_predicates}),
-        subject=subject,
-        assurance=assurance,
-        credential_kind="rp" if "sub" in payload else "anonymous",
-        netno=netno,
+    # each value predicate is proven only by its claim disclosed with one of the values (strict JSON
+    # types, strings in constant time); anything else — withheld, other value, other type — is False
+    predicates = {}
+    for p in terms.value_predicates:
+        claim = p.claim
+        predicates[p.name] = claim in payload and strict_in(payload[claim], p.values)  # type: ignore[arg-type]
+    answers = _answers(
+        MappingProxyType(predicates), subject, assurance, "rp" if "sub" in payload else "anonymous", netno
     )
     return answers, verified
 
@@ -315,23 +337,28 @@ def check_presentation(
 def _status_ref(payload: Mapping[str, Any]) -> tuple[str, int]:
     status = payload.get("status")
     ref = status.get("status_list") if type(status) is dict else None
-    uri = ref.get("uri") if type(ref) is dict else None
-    idx = ref.get("idx") if type(ref) is dict else None
-    if type(uri) is not str or type(idx) is not int or idx < 0:
-        raise VerificationError("claim_missing", "credential has no usable status reference")
-    return uri, idx
+    if type(ref) is dict:
+        uri = ref.get("uri")
+        idx = ref.get("idx")
+        if type(uri) is str and type(idx) is int and idx >= 0:
+            return uri, idx
+    raise VerificationError("claim_missing", "credential has no usable status reference")
 
 
-_ASSURANCE_CACHE: dict[tuple[str, str | None], Assurance] = {}
+#: Every assurance there is: the card authentication (or "unknown") with each holder mode (or none), made
+#: once. A lookup, not a cache that fills as presentations arrive: what a presentation is answered does not
+#: depend on what came before it (nor can a test's verdict depend on which tests ran first).
+_ASSURANCES: Final[Mapping[tuple[str, AuthMode | None], Assurance]] = MappingProxyType(
+    {
+        (chip, mode): Assurance(chip, mode, assurance_level(chip, mode))
+        for chip in ("aa", "ca", "pa-only", "unknown")
+        for mode in (*MODES, None)
+    }
+)
 
 
 def _assurance(payload: Mapping[str, Any], kb_payload: Mapping[str, Any] | None) -> Assurance:
     claim = payload.get("assurance")
     chip = claim.get("chip_auth") if isinstance(claim, dict) else None
     chip_auth = chip if chip in ("aa", "ca", "pa-only") else "unknown"
-    mode = mode_from_amr((kb_payload or {}).get("amr"))
-    key = (chip_auth, mode)
-    cached = _ASSURANCE_CACHE.get(key)  # at most 4 x 5 distinct (immutable) values
-    if cached is None:
-        cached = _ASSURANCE_CACHE[key] = Assurance(chip_auth, mode, assurance_level(chip_auth, mode))
-    return cached
+    return _ASSURANCES[chip_auth, mode_from_amr((kb_payload or {}).get("amr"))]

@@ -49,12 +49,12 @@ of a presentation with several faults depends on the order):
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeGuard
 
+from netid.credentials._b64 import b64url_sha256
 from netid.credentials.jose import (
     ALLOWED_ALGORITHMS,
     PublicKey,
@@ -64,7 +64,7 @@ from netid.credentials.jose import (
     typ_matches,
     verifying_key,
 )
-from netid.credentials.sdjwt.codec import SD_ALG, Disclosure, b64url_encode, split_segments
+from netid.credentials.sdjwt.codec import SD_ALG, Disclosure, split_segments
 from netid.errors import ParseError, UsageError, VerificationError
 from netid.policy import DEFAULT_POLICY
 
@@ -85,7 +85,8 @@ MAX_DEPTH: Final = 100
 _ALL_ALGORITHMS: Final = frozenset(ALLOWED_ALGORITHMS)
 _STR: Final = frozenset({str})
 _ABSENT: Final = object()
-_sha256 = hashlib.sha256
+_TIME_CLAIMS: Final = ("exp", "nbf", "iat")
+_new_object = object.__new__
 _compare = hmac.compare_digest
 
 
@@ -103,6 +104,29 @@ class VerifiedSdJwt:
     disclosures: tuple[Disclosure, ...]
     kb_header: dict[str, Any] | None
     kb_payload: dict[str, Any] | None
+
+
+_set_header, _set_payload, _set_disclosures, _set_kb_header, _set_kb_payload = (
+    VerifiedSdJwt.__dict__[f].__set__ for f in ("header", "payload", "disclosures", "kb_header", "kb_payload")
+)
+
+
+def _verified(
+    header: dict[str, Any],
+    payload: dict[str, Any],
+    disclosures: tuple[Disclosure, ...],
+    kb_header: dict[str, Any] | None,
+    kb_payload: dict[str, Any] | None,
+) -> VerifiedSdJwt:
+    """``VerifiedSdJwt(...)`` through the slot descriptors (a frozen dataclass's ``__init__`` costs twice
+    as much: it goes through ``object.__setattr__`` per field)."""
+    result = _new_object(VerifiedSdJwt)
+    _set_header(result, header)
+    _set_payload(result, payload)
+    _set_disclosures(result, disclosures)
+    _set_kb_header(result, kb_header)
+    _set_kb_payload(result, kb_payload)
+    return result
 
 
 def _fail(code: str, message: str) -> VerificationError:
@@ -127,10 +151,11 @@ class _Processor:
         """Record the digests of one ``_sd`` array: strings, none met before (here or anywhere else)."""
         if not _STR.issuperset(map(type, digests)):
             raise _fail("malformed", "digest is not a string")
-        fresh = set(digests)
-        if len(fresh) != len(digests) or not self.seen.isdisjoint(fresh):
+        seen = self.seen
+        before = len(seen)
+        seen.update(digests)  # one C call: a repeat within the array or of an earlier digest adds less
+        if len(seen) - before != len(digests):
             raise _fail("digest_duplicate", "a digest is referenced more than once")
-        self.seen.update(fresh)
 
     def obj(self, obj: dict[str, Any], depth: int) -> dict[str, Any]:
         if depth > MAX_DEPTH:
@@ -142,9 +167,10 @@ class _Processor:
         if depth == 0:
             out.pop("_sd_alg", None)
         for name, value in out.items():  # replacing values while iterating is fine: the keys stay
-            if type(value) is dict:
+            t = type(value)
+            if t is dict:
                 out[name] = self.obj(value, depth + 1)
-            elif type(value) is list:
+            elif t is list:
                 out[name] = self.array(value, depth + 1)
         if sd is _ABSENT:
             return out
@@ -157,11 +183,12 @@ class _Processor:
             if d is None:
                 continue  # undisclosed claim or decoy
             self.used += 1
-            if d.name is None:
+            claim = d.name
+            if claim is None:
                 raise _fail("array_element", "an array-element disclosure is referenced from '_sd'")
-            if d.name in out:
+            if claim in out:
                 raise _fail("claim_conflict", "a disclosed claim name already exists in its object")
-            out[d.name] = self.value(d.value, depth + 1)
+            out[claim] = self.value(d.value, depth + 1)
         return out
 
     def array(self, arr: list[Any], depth: int) -> list[Any]:
@@ -173,7 +200,11 @@ class _Processor:
                 if len(item) != 1:
                     raise _fail("array_element", "an array-element placeholder must have '...' only")
                 dig = item["..."]
-                self._digests([dig])
+                if type(dig) is not str:
+                    raise _fail("malformed", "digest is not a string")
+                if dig in self.seen:
+                    raise _fail("digest_duplicate", "a digest is referenced more than once")
+                self.seen.add(dig)
                 d = self.by_digest.get(dig)
                 if d is None:
                     continue  # undisclosed element or decoy: removed from the array
@@ -264,7 +295,7 @@ def verify_sd_jwt(
     """
     if require_key_binding and (audience is None or nonce is None):
         raise UsageError("key binding is required: pass audience and nonce")
-    if not _is_seconds(now):
+    if type(now) is not int and type(now) is not float:
         raise UsageError("now must be a number of seconds")
     if type(leeway) is not int or leeway < 0 or type(max_kb_age) is not int or max_kb_age < 0:
         raise UsageError("leeway and max_kb_age must be non-negative integers")
@@ -344,6 +375,7 @@ def verify_sd_jwt(
 
     # 7. Disclosures. In a dict, insertion order is presentation order; a repeat is refused.
     by_digest: dict[str, Disclosure] = {}
+    time_disclosed = False
     for encoded in encoded_disclosures:
         try:
             d = Disclosure.parse(encoded)
@@ -352,20 +384,23 @@ def verify_sd_jwt(
         if d.digest in by_digest:
             raise _fail("disclosure_duplicate", "the same disclosure is presented twice")
         by_digest[d.digest] = d
+        if d.name in _TIME_CLAIMS:
+            time_disclosed = True
     processor = _Processor(by_digest)
     processed = processor.obj(payload, 0)
     if processor.used != len(by_digest):
         raise _fail("disclosure_unreferenced", "a disclosure is not referenced by the credential")
-    disclosed_times: dict[str, Any] = {
-        c: processed[c] for c in ("exp", "nbf", "iat") if c in processed and c not in payload
-    }
-    if disclosed_times:
-        _check_times(disclosed_times, now, leeway)
+    if time_disclosed:  # only a disclosure named exp/nbf/iat can add one (at the top level: checked here)
+        disclosed_times: dict[str, Any] = {
+            c: processed[c] for c in _TIME_CLAIMS if c in processed and c not in payload
+        }
+        if disclosed_times:
+            _check_times(disclosed_times, now, leeway)
     disclosures = tuple(by_digest.values())
 
     # 8. Key binding.
     if not kb_jwt:
-        return VerifiedSdJwt(header, processed, disclosures, None, None)
+        return _verified(header, processed, disclosures, None, None)
     cnf = processed.get("cnf")
     jwk = cnf.get("jwk") if type(cnf) is dict else None
     if type(jwk) is not dict:
@@ -396,7 +431,7 @@ def verify_sd_jwt(
         ):
             raise _fail("nonce", "KB-JWT nonce does not match")
     kb_iat = kb_payload.get("iat")
-    if not _is_seconds(kb_iat):
+    if type(kb_iat) is not int and type(kb_iat) is not float:
         raise _fail("kb_iat", "KB-JWT has no numeric iat")
     if kb_window is not None:
         if not kb_window[0] <= kb_iat <= kb_window[1]:
@@ -406,10 +441,12 @@ def verify_sd_jwt(
     elif kb_iat < now - max_kb_age - leeway:
         raise _fail("kb_iat", "KB-JWT is too old")
     # sd_hash (RFC 9901 §4.3.1) over everything up to the last '~', exactly as received (ASCII: checked)
-    expected_hash = b64url_encode(_sha256(presentation[: -len(kb_jwt)].encode("ascii")).digest())
     got_hash = kb_payload.get("sd_hash")
-    if type(got_hash) is not str or not _compare(
-        got_hash.encode("utf-8", "surrogatepass"), expected_hash.encode()
+    # compare_digest takes ASCII strings as they are; a non-ASCII sd_hash cannot match a base64url one
+    if (
+        type(got_hash) is not str
+        or not got_hash.isascii()
+        or not _compare(got_hash, b64url_sha256(presentation[: -len(kb_jwt)].encode("ascii")))
     ):
         raise _fail("sd_hash", "KB-JWT sd_hash does not match the presentation")
-    return VerifiedSdJwt(header, processed, disclosures, kb_header, kb_payload)
+    return _verified(header, processed, disclosures, kb_header, kb_payload)
