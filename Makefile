@@ -74,19 +74,32 @@ bench: $(TEST_STAMP)
 # kill each surviving mutant with a test or record why it is equivalent. MUTATION_MODULES is the one list of
 # what is mutated: files or package folders, e.g. `make mutation MUTATION_MODULES=netid/card/icao/sm.py`.
 # The tests mutmut may run are [tool.mutmut] in pyproject.toml; per mutant it runs only those that reach the
-# mutated function. MUTATION_JOBS bounds the parallel test processes (a shared 2-core machine: keep it low).
+# mutated function. tests/card runs only when a card module is mutated (PYTEST_ADDOPTS reaches the pytest
+# mutmut runs in-process), so a run over the credential and verifier modules collects its test map from
+# tests/credentials and tests/verifier alone. MUTATION_JOBS bounds the parallel test processes (a shared
+# 2-core machine: keep it low). Under mutmut the hypothesis profile "mutation" applies (tests/conftest.py).
 MUTATION_MODULES ?= \
 	netid/card/icao/passive_auth.py \
 	netid/card/icao/sm.py \
 	netid/credentials/sdjwt/verify.py \
 	netid/credentials/status_list.py \
-	netid/verifier/
+	netid/credentials/status_source.py \
+	netid/issuance/status_lists.py \
+	netid/verifier/verify.py \
+	netid/oid4vp/response.py:presentation_from_vp_token
 MUTATION_JOBS ?= 2
+# an entry is a file, a package folder or file.py:function (that module-level function's mutants alone):
 # netid/card/icao/sm.py -> netid.card.icao.sm.*   netid/verifier/ -> netid.verifier.*
-MUTANT_GLOBS = $(foreach m,$(MUTATION_MODULES),$(subst /,.,$(patsubst %.py,%,$(patsubst %/,%,$(m)))).*)
+# netid/oid4vp/response.py:presentation_from_vp_token -> netid.oid4vp.response.x_presentation_from_vp_token__mutmut_*
+_mutant_module = $(subst /,.,$(patsubst %.py,%,$(patsubst %/,%,$(1))))
+_mutant_glob = $(if $(findstring :,$(1)),$(call _mutant_module,$(firstword $(subst :, ,$(1)))).x_$(lastword \
+  $(subst :, ,$(1)))__mutmut_*,$(call _mutant_module,$(1)).*)
+MUTANT_GLOBS = $(foreach m,$(MUTATION_MODULES),$(call _mutant_glob,$(m)))
+MUTATION_PYTEST_ADDOPTS = $(if $(filter netid/card/%,$(MUTATION_MODULES)),,--ignore=tests/card)
 
 mutation: $(TEST_STAMP)
-	$(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(foreach g,$(MUTANT_GLOBS),'$(g)')
+	PYTEST_ADDOPTS="$(MUTATION_PYTEST_ADDOPTS)" \
+	  $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(foreach g,$(MUTANT_GLOBS),'$(g)')
 	@$(VENV)/bin/mutmut results --all true | awk -v globs="$(MUTANT_GLOBS)" ' \
 	  BEGIN { n = split(globs, g, " "); for (i = 1; i <= n; i++) { p[i] = g[i]; sub(/\*$$/, "", p[i]) } } \
 	  { name = $$1; sub(/:$$/, "", name); status = $$0; sub(/^[^:]*: /, "", status); \

@@ -73,6 +73,14 @@ def test_constructor_checks():
     assert StatusList(8, [1, 2, 255]).statuses() == [1, 2, 255]
 
 
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_a_list_without_a_size_is_empty(bits):
+    lst = StatusList(bits)
+    assert len(lst) == 0 and lst.packed() == b"" and lst == StatusList(bits, 0)
+    with pytest.raises(IndexError):
+        lst.get(0)
+
+
 def test_decode_stops_zip_bombs():
     bomb = b64url_encode(zlib.compress(bytes(50_000_000), 9))  # 50 MB of zeros in ~50 kB
     assert len(bomb) < 100_000

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +20,11 @@ from netid.credentials.status_list import INVALID, SUSPENDED
 from netid.errors import VerificationError, WalletRefusal
 from netid.issuance import IssuerKey
 from netid.oid4vp.dcql import id_number_predicate
+from netid.oid4vp.response import presentation_from_vp_token
+from netid.policy import DEFAULT_POLICY, Policy
 from netid.verifier import IssuerTrust, PresentationRequest, Query, Verifier
 from netid.verifier.replay import InMemoryReplayCache
+from netid.verifier.verify import _system_clock
 from tests.verifier.kit import (
     ISSUER,
     PERSON,
@@ -470,3 +475,118 @@ def test_jwks_rotation_refetch_is_rate_limited() -> None:
     vp2 = hand_present(cred, HOLDER, req2, claims=("age_over_18",))
     assert verifier.verify(vp2, req2)["age_over_18"]
     assert len(calls) == 2
+
+
+# --- netcert claims of an unexpected type, assurance inputs, vp_token sizes (docs/mutation.md) -------
+
+
+def test_fractional_iat_and_exp_are_numbers(w: World) -> None:
+    req = w.request(AGE)
+    edit = lambda p, d: p.update(iat=w.clock() - 86_400.5, exp=w.clock() + 86_400.5)  # noqa: E731
+    assert w.verifier.verify(present_forged(w, forged(w, payload_edit=edit), req), req)["age_over_18"]
+
+
+@pytest.mark.parametrize("sub", [12345, None, ["s"], {"s": 1}])
+def test_a_subject_that_is_not_a_string_is_no_subject(w: World, sub: Any) -> None:
+    """The right sector alone does not make a subject: ``sub`` must be a string."""
+    req = w.request(Query(purpose="sign in", age_over=18, want_subject=True))
+    sector = req.certificate.sector
+    edit = lambda p, d: p.update(sub=sub, sector=sector)  # noqa: E731
+    rejects(w, present_forged(w, forged(w, payload_edit=edit), req), req, "subject")
+    ok = lambda p, d: p.update(sub="s" * 43, sector=sector)  # noqa: E731  # the positive control
+    req = w.request(Query(purpose="sign in", age_over=18, want_subject=True))
+    assert w.verifier.verify(present_forged(w, forged(w, payload_edit=ok), req), req).subject == "s" * 43
+
+
+@pytest.mark.parametrize("netno", [12345, None, ["ABCDEFGHJR"], {"netno": "ABCDEFGHJR"}])
+def test_a_netno_that_is_not_a_string_is_not_answered(w: World, netno: Any) -> None:
+    query = Query(purpose="sign in", age_over=18, want_netno=True)
+    req = w.request(query)
+    vp = present_forged(w, forged(w, payload_edit=lambda p, d: p.update(netno=netno)), req)
+    assert w.verifier.verify(vp, req).netno is None
+    req = w.request(query)
+    vp = present_forged(w, forged(w, payload_edit=lambda p, d: p.update(netno="ABCDEFGHJR")), req)
+    assert w.verifier.verify(vp, req).netno == "ABCDEFGHJR"
+
+
+def _with_assurance(w: World, claim: Any, amr: Any) -> Any:
+    """Answers for a forged netcert whose ``assurance`` claim is ``claim`` (absent: ``...``), presented with
+    a KB-JWT whose ``amr`` is ``amr`` (absent: ``...``)."""
+    req = w.request(AGE)
+    edit = (lambda p, d: None) if claim is ... else (lambda p, d: p.update(assurance=claim))
+    sdjwt = forged(w, payload_edit=edit)
+    payload: dict[str, Any] = {"iat": req.iat, "aud": req.client_id, "nonce": req.nonce}
+    payload["sd_hash"] = b64url_encode(hashlib.sha256(sdjwt.encode()).digest())
+    if amr is not ...:
+        payload["amr"] = amr
+    return w.verifier.verify({"netcert": [sdjwt + sign_jws(payload, HOLDER, typ="kb+jwt")]}, req)
+
+
+@pytest.mark.parametrize(
+    ("claim", "amr", "expected"),
+    [
+        ({"chip_auth": "ca"}, ["hwk", "face"], ("ca", "face", "high")),
+        ({"chip_auth": "pa-only"}, ["pin", "swk"], ("pa-only", "pin", "low")),  # any order
+        ({"chip_auth": "pa-only"}, ["swk", "face"], ("pa-only", "face", "substantial")),
+        ({"chip_auth": "xyz"}, ["hwk", "pin"], ("unknown", "pin", "low")),  # a method NetID does not know
+        ({"chip_auth": {"aa": 1}}, ["hwk", "pin"], ("unknown", "pin", "low")),
+        ({"chip_auth": ["aa"]}, ["hwk", "face"], ("unknown", "face", "substantial")),
+        ({}, ["hwk", "pin"], ("unknown", "pin", "low")),
+        ("aa", ["hwk", "pin"], ("unknown", "pin", "low")),  # the claim is not an object
+        (..., ["hwk", "pin", "face"], ("unknown", "pin+face", "substantial")),
+        ({"chip_auth": "aa"}, ..., ("aa", None, "low")),  # no amr: no mode
+        ({"chip_auth": "aa"}, "hwk", ("aa", None, "low")),
+        ({"chip_auth": "aa"}, [["hwk"]], ("aa", None, "low")),
+        ({"chip_auth": "aa"}, ["hwk", "otp"], ("aa", None, "low")),
+    ],
+)
+def test_assurance_from_unusual_claims(w: World, claim: Any, amr: Any, expected: tuple[Any, ...]) -> None:
+    assurance = _with_assurance(w, claim, amr).assurance
+    assert (assurance.chip_auth, assurance.mode, assurance.level) == expected
+
+
+def test_the_default_clock_is_the_system_clock() -> None:
+    before = int(time.time())
+    now = _system_clock()
+    assert type(now) is int and before <= now <= int(time.time())
+
+
+def test_a_vp_token_entry_that_is_not_a_string_is_malformed(w: World) -> None:
+    req = w.request(AGE)
+    for item in (5, 5.0, True, None, b"x"):
+        rejects(w, {"netcert": [item]}, req, "malformed")
+
+
+def test_vp_token_text_and_presentation_sizes_at_their_limits(w: World) -> None:
+    """Text: at most one policy-size presentation (plus 64 characters of JSON) per query the request
+    made; a presentation: at most the policy size, also when several queries carry it."""
+    cred, req = setup(w, Query(purpose="age check", age_over=18))
+    p = hand_present(cred, HOLDER, req, claims=("age_over_18",))["netcert"][0]
+    queries = 2  # netcert and age_over_18
+    text = json.dumps({"netcert": [p]})
+    limit = queries * (len(p) + 64)
+    assert presentation_from_vp_token(text + " " * (limit - len(text)), req, max_bytes=len(p)) == p
+    with pytest.raises(VerificationError, match="malformed"):
+        presentation_from_vp_token(text + " " * (limit - len(text) + 1), req, max_bytes=len(p))
+    both = {"netcert": [p], "age_over_18": [p]}
+    assert presentation_from_vp_token(both, req, max_bytes=len(p)) == p
+    with pytest.raises(VerificationError, match="malformed"):
+        presentation_from_vp_token(both, req, max_bytes=len(p) - 1)
+
+
+def test_a_verifier_with_a_larger_size_policy_takes_larger_presentations(w: World) -> None:
+    """The policy's size reaches the SD-JWT layer too, not only the vp_token parser: a presentation over
+    the default 16 KiB but within a larger policy verifies there, and only there."""
+    big = forged(w, payload_edit=lambda p, d: p.update(note="x" * 20_000))
+    assert len(big) > DEFAULT_POLICY.max_presentation_bytes
+    roomy = Verifier(
+        w.trust,
+        status=None,
+        replay_cache=InMemoryReplayCache(w.clock),
+        clock=w.clock,
+        policy=Policy(max_presentation_bytes=64 * 1024),
+    )
+    req = w.request(AGE)
+    assert roomy.verify(present_forged(w, big, req), req)["age_over_18"]
+    req = w.request(AGE)
+    rejects(w, present_forged(w, big, req), req, "malformed")
