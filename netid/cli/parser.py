@@ -223,19 +223,23 @@ def _add_wallet(commands: argparse._SubParsersAction[Any], common: argparse.Argu
     present = commands.add_parser(
         "present",
         parents=parents,
-        help="answer a relying party's request (the text of its QR code, or its link)",
+        help="answer a relying party's request (the text of its QR code, or its link; or a counter's QR)",
         description=(
             "Fetch the relying party's signed request, check it (signed by a registered RP, asking only "
             "what its certificate allows, answering to one of its own addresses, not revoked), show what it "
             "will learn and ask your consent, then send the minimum: yes/no answers bound to this device. "
             "On first contact with an app that signs you in, netcerts for that app are fetched from the "
             "issuer first. Exit code 8: the wallet refused (the reason's code is shown); 7: the app or the "
-            "issuer could not be reached or refused."
+            "issuer could not be reached or refused. A counter's QR code (NETIDC1:…, an in-person check) is "
+            "answered with a dynamic QR code (NETIDP1:…) to show the counter: nothing is posted."
         ),
     )
     present.set_defaults(handler="netid.cli.present:present_command", help_parser=present)
     present.add_argument(
-        "uri", metavar="URI", help="the request: an openid4vp:// URI (a QR code's text), or - to read it"
+        "uri",
+        metavar="URI",
+        help="the request: an openid4vp:// URI or a counter's NETIDC1: text (what its QR code says), "
+        "or - to read it",
     )
     present.add_argument(
         "--yes", action="store_true", help="do not ask: the person has agreed already (tests, scripts)"

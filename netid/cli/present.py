@@ -1,8 +1,13 @@
-"""``netid present <uri>``: answer a relying party's request from the wallet, over HTTP.
+"""``netid present <uri>``: answer a relying party's request from the wallet, over HTTP, or a counter's QR.
 
 Presentation only: the work is :func:`netid.wallet.http.present_uri` over the wallet opened with the PIN
 (:class:`netid.wallet.session.WalletSession`). The consent prompt is shown in Chinese and English and
 answered at the terminal (``--yes`` for tests and scripts that already hold the person's consent).
+
+A counter's QR code (``NETIDC1:…``, an in-person check) is answered with
+:func:`netid.wallet.http.answer_counter_qr`: the same checks and consent, and the answer is the dynamic QR
+text (``NETIDP1:…``) to show the counter at once — printed, and in ``--json`` as ``dynamic_qr``. Nothing is
+posted; the only network use is the RP-revocation check against the issuer's status list.
 
 Exit codes: 0 answered; 8 the wallet refused (its code is printed, and is in ``--json``'s ``error.code``);
 7 the relying party or the issuer could not be reached or refused (its problem code likewise); 10 a wrong
@@ -117,9 +122,31 @@ def _fail(out: Output, problem: Problem, code: str, *, spent: bool) -> ExitCode:
     return problem.code
 
 
+def _show_counter_answer(out: Output, path: Any, answered: Any) -> ExitCode:
+    entry = answered.entry
+    if out.json:
+        out.emit_json({
+            "wallet": str(path), "dynamic_qr": answered.qr_text, "rp_id": entry.rp_id,
+            "rp_name": entry.rp_name, "purpose": entry.purpose, "answers": dict(entry.answers),
+        })  # fmt: skip
+        return ExitCode.OK
+    out.console.print(
+        f"  [green]answered[/] {escape(entry.rp_name or '')} ({escape(entry.rp_id or '')}) for "
+        f"{escape(repr(entry.purpose))}: show this at the counter now (accepted once, within its window)"
+    )
+    for question, proven in entry.answers.items():
+        out.console.print(
+            f"    {escape(question)}: {'yes' if proven else 'not shared (they see: not proven)'}"
+        )
+    # soft_wrap: the text is copied or scanned as a whole; a terminal's line breaks must not enter it
+    out.console.print(answered.qr_text, soft_wrap=True, markup=False, highlight=False)
+    return ExitCode.OK
+
+
 def present_command(out: Output, args: argparse.Namespace) -> ExitCode:
     from netid.errors import PresentationError, WalletRefusal
-    from netid.wallet.http import present_uri
+    from netid.oid4vp.in_person import COUNTER_QR_PREFIX
+    from netid.wallet.http import answer_counter_qr, present_uri
     from netid.wallet.session import WalletSession
 
     uri = _uri(args)
@@ -144,6 +171,17 @@ def present_command(out: Output, args: argparse.Namespace) -> ExitCode:
 
     with WalletSession.open(path, pins.pin()) as session, _http() as http:
         face = _face_check(session, who) if who is not None else None
+        if uri.startswith(COUNTER_QR_PREFIX):
+            try:
+                answered = answer_counter_qr(
+                    session, uri, http=http, consent=consent, face=face, issuer_url=args.issuer,
+                    mode="pin+face" if args.mode == "face" else "pin",
+                )  # fmt: skip
+            except WalletRefusal as exc:
+                return _refused(out, exc)
+            except PresentationError as exc:
+                return _trouble(out, exc)
+            return _show_counter_answer(out, path, answered)
         try:
             outcome = present_uri(
                 session, uri, http=http, consent=consent, mode="pin+face" if args.mode == "face" else "pin",

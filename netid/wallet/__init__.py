@@ -1,7 +1,8 @@
 """The holder side: device keys, consent, and presentations to relying parties; and, loaded on first use,
 a PIN-protected wallet on disk (:class:`WalletSession` over a :class:`WalletStore`) with the holder's own
-log (:class:`LogEntry`), presentation over HTTP (:func:`present_uri`) and on-device face verification
-(:class:`FaceMatcher`, :class:`FaceCheck`; TEST ONLY :class:`SimulatedFaceMatcher`)."""
+log (:class:`LogEntry`), presentation over HTTP (:func:`present_uri`; a counter's QR code:
+:func:`answer_counter_qr`) and on-device face verification (:class:`FaceMatcher`, :class:`FaceCheck`; TEST
+ONLY :class:`SimulatedFaceMatcher`)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
         SimulatedCamera,
         SimulatedFaceMatcher,
     )
-    from netid.wallet.http import PresentationOutcome, present_uri
+    from netid.wallet.http import CounterAnswer, PresentationOutcome, answer_counter_qr, present_uri
     from netid.wallet.log import LogEntry, export_json, presentation_entry
     from netid.wallet.session import RefreshPolicy, WalletSession
     from netid.wallet.store import (
@@ -52,7 +53,9 @@ _LAZY = {
     "GuardianConsent": "netid.wallet.face",
     "SimulatedCamera": "netid.wallet.face",
     "SimulatedFaceMatcher": "netid.wallet.face",
+    "CounterAnswer": "netid.wallet.http",
     "PresentationOutcome": "netid.wallet.http",
+    "answer_counter_qr": "netid.wallet.http",
     "present_uri": "netid.wallet.http",
     "LogEntry": "netid.wallet.log",
     "export_json": "netid.wallet.log",
@@ -69,6 +72,7 @@ _LAZY = {
 __all__ = [
     "OFFLINE",
     "ConsentPrompt",
+    "CounterAnswer",
     "DeviceKeyStore",
     "FaceCapture",
     "FaceCheck",
@@ -92,6 +96,7 @@ __all__ = [
     "WalletStore",
     "WrongPinError",
     "answer_counter",
+    "answer_counter_qr",
     "build_consent_prompt",
     "default_wallet_path",
     "export_json",

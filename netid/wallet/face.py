@@ -76,8 +76,6 @@ _MAX_PORTRAIT: Final = 256 * 1024
 _SIM_PREFIX: Final = b"netid-simulated-face/1|"
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class FaceCapture:
     """One live capture from the device's camera, with the platform's liveness verdict (``live``: a real

@@ -87,8 +87,9 @@ from netid.oid4vp.response import vp_token_for
 from netid.policy import DEFAULT_POLICY, Policy
 from netid.wallet.consent import ConsentPrompt, build_consent_prompt
 from netid.wallet.face import FaceCheck, require_match
-from netid.wallet.log import presentation_entry
-from netid.wallet.present import PresentationResponse, check_rp_status, disclose_and_bind
+from netid.wallet.in_person import answer_counter
+from netid.wallet.log import LogEntry, presentation_entry
+from netid.wallet.present import PresentationResponse, Wallet, check_rp_status, disclose_and_bind
 
 if TYPE_CHECKING:
     from netid.wallet.session import WalletSession
@@ -96,6 +97,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PresentationOutcome",
+    "answer_counter_qr",
     "answered_key",
     "fetch_request_object",
     "issuer_status_source",
@@ -515,3 +517,62 @@ def _refresh(session: WalletSession, http: httpx.Client, issuer_url: str) -> tup
         return session.refresh_if_needed(http=http, issuer_url=issuer_url), None
     except WalletError as exc:  # the issuer's refusal or outage, no refresh token: the presentation stands
         return 0, exc.code if isinstance(exc, EnrollmentError) else "refresh_failed"
+
+
+# --- in person: a counter's QR code ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CounterAnswer:
+    """What :func:`answer_counter_qr` did: ``qr_text`` is the dynamic QR to show the counter now (it is
+    accepted within the counter's window, once); ``entry`` is the holder's log entry for it."""
+
+    qr_text: str
+    entry: LogEntry
+
+
+def answer_counter_qr(
+    session: WalletSession,
+    qr_text: str,
+    *,
+    http: httpx.Client,
+    consent: Callable[[ConsentPrompt], bool],
+    mode: AuthMode = "pin",
+    face: FaceCheck | None = None,
+    issuer_url: str | None = None,
+    rp_status: StatusListSource | Literal["offline"] | None = None,
+    policy: Policy = DEFAULT_POLICY,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> CounterAnswer:
+    """Answer a counter's QR code (``NETIDC1:…``, :mod:`netid.oid4vp.in_person`) from a wallet on disk.
+
+    The in-person twin of :func:`present_uri`: the same mode and face checks, the same RP-revocation
+    check over HTTP by default (the only network use: nothing is posted, the holder shows the answer),
+    the same consent; the checks of the counter request are :func:`netid.wallet.in_person.answer_counter`'s.
+    The credential used, its key deleted and the log entry are on disk before the QR text is returned.
+    Raises :class:`~netid.errors.WalletRefusal` (logged; nothing used) or
+    :class:`~netid.errors.PresentationError` (the issuer's status list could not be fetched).
+    """
+    if mode not in MODES:
+        raise UsageError(f"mode must be one of {MODES}")
+    record = session.issuer(issuer_url)
+    if mode in _FACE_MODES and (session.face is None or face is None):
+        raise WalletRefusal("mode_unavailable", "face verification is not enabled in this wallet")
+    trust = _issuer_trust(session, record, http, timeout)
+    status: StatusListSource | Literal["offline"] = (
+        rp_status
+        if rp_status is not None
+        else issuer_status_source(record, http, trust, clock=session.clock, policy=policy, timeout=timeout)
+    )
+
+    def ask(prompt: ConsentPrompt) -> bool:
+        if not consent(prompt):
+            return False
+        if mode in _FACE_MODES:
+            require_match(session.face, face)  # face_mismatch: nothing signed yet
+        return True
+
+    wallet = Wallet(session.store, trust, rp_status=status, policy=policy, log=session.record_presentation)
+    wallet.credentials = session.usable_credentials(record.issuer_url)
+    text = answer_counter(qr_text, wallet, now=session.clock(), consent=ask, amr=mode)
+    return CounterAnswer(text, session.store.log[-1])

@@ -22,13 +22,20 @@ from typing import Literal
 
 from netid.credentials.status_source import StatusListSource
 from netid.credentials.trust import IssuerTrust
-from netid.errors import UsageError, VerificationError, WalletRefusal
-from netid.oid4vp.in_person import QR_MAX_BYTES, open_counter_request, presentation_qr_text
+from netid.errors import UsageError
+from netid.oid4vp.in_person import QR_MAX_BYTES, CounterRequest, open_counter_request, presentation_qr_text
 from netid.oid4vp.modes import MODES, AuthMode
 from netid.policy import DEFAULT_POLICY, Policy
 from netid.wallet.consent import ConsentPrompt
 from netid.wallet.keystore import DeviceKeyStore
-from netid.wallet.present import Wallet, WalletCredential, check_rp_status, disclose_and_bind
+from netid.wallet.present import (
+    PresentationLog,
+    Wallet,
+    WalletCredential,
+    answer_logged,
+    check_rp_status,
+    disclose_and_bind,
+)
 
 __all__ = ["answer_counter"]
 
@@ -48,6 +55,7 @@ def answer_counter(
     consent: Callable[[ConsentPrompt], bool],
     amr: AuthMode,
     policy: Policy = DEFAULT_POLICY,
+    log: PresentationLog | None = None,
 ) -> str:
     """Answer a scanned counter QR; return the dynamic QR text.
 
@@ -63,25 +71,29 @@ def answer_counter(
         trust = trust if trust is not None else wallet.trust
         rp_status = rp_status if rp_status is not None else wallet.rp_status
         policy = wallet.policy if policy is DEFAULT_POLICY else policy
+        log = log if log is not None else wallet.log
     else:
         credentials = wallet
     if keystore is None or trust is None or rp_status is None:
         raise UsageError("keystore, trust and rp_status are required with bare credentials")
     if amr not in MODES:
         raise UsageError(f"amr must be one of {MODES}")
-    try:
-        opened = open_counter_request(qr_text, trust=trust, now=now, policy=policy)
-    except VerificationError as exc:
-        raise WalletRefusal.from_error(exc) from exc
-    check_rp_status(opened.certificate, rp_status)
-    presentation, _disclosed = disclose_and_bind(
-        opened,
-        credentials,
-        keystore=keystore,
-        now=now,
-        consent=consent,
-        amr=amr,
-        nonce=opened.nonce,
-        fits=_fits_qr,
+
+    def answer(opened: CounterRequest) -> tuple[str, frozenset[str]]:
+        assert rp_status is not None and keystore is not None  # checked above
+        check_rp_status(opened.certificate, rp_status)
+        return disclose_and_bind(
+            opened,
+            credentials,
+            keystore=keystore,
+            now=now,
+            consent=consent,
+            amr=amr,
+            nonce=opened.nonce,
+            fits=_fits_qr,
+        )
+
+    _opened, presentation, _disclosed = answer_logged(
+        lambda: open_counter_request(qr_text, trust=trust, now=now, policy=policy), answer, log
     )
     return presentation_qr_text(presentation)

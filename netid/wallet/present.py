@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 from netid.credentials.jose import decode_jws_unverified, json_dumps, jwk_thumbprint, load_public_jwk
 from netid.credentials.netcert import NETCERT_VCT
@@ -50,7 +50,13 @@ from netid.errors import NetIDError, ParseError, UsageError, VerificationError, 
 from netid.oid4vp.certificate import RpCertificate
 from netid.oid4vp.dcql import Predicate, strict_in
 from netid.oid4vp.modes import MODES, AuthMode, amr_for_mode, mode_rank
-from netid.oid4vp.request import RequestTerms, ResponseEncryption, VpFormats, open_request
+from netid.oid4vp.request import (
+    PresentationRequest,
+    RequestTerms,
+    ResponseEncryption,
+    VpFormats,
+    open_request,
+)
 from netid.oid4vp.response import encrypt_response, vp_token_for
 from netid.policy import DEFAULT_POLICY, Policy
 from netid.wallet.consent import ConsentPrompt, build_consent_prompt
@@ -72,6 +78,39 @@ _EXPIRY_MARGIN = 120
 #: the holder's-log hook (:mod:`netid.wallet.log`): ``(checked terms or None, disclosed claim names or None,
 #: None or the refusal)``, called after a presentation is made and before a refusal is raised
 PresentationLog = Callable[[RequestTerms | None, frozenset[str] | None, WalletRefusal | None], None]
+
+
+TermsT = TypeVar("TermsT", bound=RequestTerms)
+
+
+def answer_logged(
+    open_terms: Callable[[], TermsT],
+    answer: Callable[[TermsT], tuple[str, frozenset[str]]],
+    log: PresentationLog | None,
+) -> tuple[TermsT, str, frozenset[str]]:
+    """Open a request (``open_terms``), then answer it (``answer``: the presentation and the claims it
+    discloses), telling ``log`` of the answer or of the refusal before it is raised. The one skeleton of
+    the online and the in-person paths, so that neither can answer without the holder's log knowing.
+
+    A :class:`~netid.errors.VerificationError` from ``open_terms`` becomes a
+    :class:`~netid.errors.WalletRefusal` with the same code, logged without terms: a request that did
+    not check out names no RP the log could trust."""
+    try:
+        opened = open_terms()
+    except VerificationError as exc:
+        refusal = WalletRefusal.from_error(exc)
+        if log is not None:
+            log(None, None, refusal)
+        raise refusal from exc
+    try:
+        presentation, disclosed = answer(opened)
+    except WalletRefusal as refused:
+        if log is not None:
+            log(opened, None, refused)
+        raise
+    if log is not None:
+        log(opened, disclosed, None)
+    return opened, presentation, disclosed
 
 
 @dataclass(slots=True)
@@ -250,18 +289,10 @@ def present(
     """
     if amr not in MODES:
         raise UsageError(f"amr must be one of {MODES}")
-    try:
-        opened = open_request(
-            request, trust=trust, now=now, fetch=fetch, policy=policy, allow_loopback_http=allow_loopback_http
-        )
-    except VerificationError as exc:
-        refusal = WalletRefusal.from_error(exc)
-        if log is not None:
-            log(None, None, refusal)
-        raise refusal from exc
-    try:
+
+    def answer(opened: PresentationRequest) -> tuple[str, frozenset[str]]:
         check_rp_status(opened.certificate, rp_status)
-        presentation, disclosed = disclose_and_bind(
+        return disclose_and_bind(
             opened,
             credentials,
             keystore=keystore,
@@ -271,12 +302,14 @@ def present(
             nonce=opened.nonce,
             formats=opened.vp_formats,
         )
-    except WalletRefusal as refused:
-        if log is not None:
-            log(opened, None, refused)
-        raise
-    if log is not None:
-        log(opened, disclosed, None)
+
+    opened, presentation, disclosed = answer_logged(
+        lambda: open_request(
+            request, trust=trust, now=now, fetch=fetch, policy=policy, allow_loopback_http=allow_loopback_http
+        ),
+        answer,
+        log,
+    )
     return PresentationResponse(
         response_uri=opened.response_uri,
         vp_token=vp_token_for(presentation, opened, disclosed),

@@ -12,7 +12,8 @@ from netid.credentials.jose import decode_jws_unverified, generate_signing_key, 
 from netid.errors import UsageError, WalletRefusal
 from netid.testing import TestWorld
 from netid.testing.world import NOW
-from netid.verifier import Query
+from netid.verifier import Query, build_counter_request
+from netid.wallet.in_person import answer_counter
 from netid.wallet.log import LogEntry, export_json, presentation_entry
 from netid.wallet.store import WalletStore
 from tests.wallet.conftest import PIN, new_store
@@ -131,3 +132,26 @@ def test_the_log_keeps_the_newest_entries(wallet_path: Path, monkeypatch: pytest
         for i in range(5):
             store.append_log(LogEntry(event="refused", at=NOW + i, refusal="request_signature"))
         assert [e.at for e in store.log] == [NOW + 2, NOW + 3, NOW + 4]
+
+
+def test_an_in_person_answer_and_refusal_are_logged() -> None:
+    """A check at a counter is logged like an online one: answered, refused, and a forged counter QR."""
+    world, entries = _logged_world(credentials=1)
+    query = Query(purpose="age check", age_over=18)
+    shown = build_counter_request(
+        query, rp_key=world.rp_key, rp_certificate=world.rp_cert, counter_id="door-1", now=world.clock()
+    ).to_qr_text()
+    with pytest.raises(WalletRefusal):
+        answer_counter(shown, world.wallet, now=world.clock(), consent=lambda p: False, amr="pin")
+    assert (entries[-1].event, entries[-1].refusal) == ("refused", "consent_denied")
+    assert entries[-1].purpose == "age check" and entries[-1].rp_name == "Example Shop"
+    assert world.wallet.credentials[0].used is False  # a refusal uses nothing up
+
+    answer_counter(shown, world.wallet, now=world.clock(), consent=lambda p: True, amr="face")
+    assert entries[-1].event == "presented" and dict(entries[-1].answers) == {"age_over_18": True}
+    assert entries[-1].purpose == "age check"
+
+    with pytest.raises(WalletRefusal):
+        answer_counter(shown[:-3] + "AAA", world.wallet, now=world.clock(), consent=lambda p: True, amr="pin")
+    assert entries[-1].event == "refused" and entries[-1].rp_id is None  # nothing untrusted recorded
+    assert [e.event for e in entries] == ["refused", "presented", "refused"]

@@ -24,9 +24,13 @@ from netid.cli import ExitCode
 from netid.credentials.jose import decode_jws_unverified
 from netid.credentials.netno import pairwise_subject
 from netid.credentials.sdjwt.codec import Disclosure, split_sd_jwt
+from netid.credentials.trust import IssuerTrust
+from netid.errors import VerificationError
+from netid.oid4vp.in_person import PRESENTATION_QR_PREFIX
 from netid.oid4vp.response import decrypt_response, encryption_jwk
 from netid.testing.cards import make_card
-from netid.verifier import Query
+from netid.testing.world import fixed_key
+from netid.verifier import CounterVerifier, Query, build_counter_request
 from netid.verifier.http import TransactionStatus
 from netid.wallet.face import FaceCheck, SimulatedCamera, SimulatedFaceMatcher
 from netid.wallet.session import WalletSession
@@ -232,6 +236,39 @@ def test_a_16_year_old_is_not_over_18(live_issuer: LiveIssuer, stack: Stack, tmp
     tx = shop.rp.start(Query(purpose="age check", age_over=16))
     assert ok_json(present(tx.qr_text, wallet))["answers"] == {"age_over_16": True}
     assert answers_of(shop, tx.id)["age_over_16"] is True
+
+
+def test_a_counter_qr_with_the_console_script(live_issuer: LiveIssuer, stack: Stack, tmp_path: Path) -> None:
+    """In person: ``netid present NETIDC1:…`` prints a dynamic QR the counter accepts once; the log has it;
+    a counter QR of an RP the issuer revoked is refused, and nothing is used up."""
+    key = fixed_key("ES256", "cli-door-rp")
+    certificate = stack.register_rp("door.example", "http://127.0.0.1:9", key)
+    wallet = tmp_path / "door.json"
+    card = stack.card(93)
+    session, _ = WalletSession.create(wallet, PIN, kdf=MINIMUM_KDF)
+    with session, httpx.Client(timeout=30) as http:
+        session.enroll(card_reader(card), card.access_key, live_issuer.url, http=http, batch_size=3)
+    counter = build_counter_request(AGE, rp_key=key, rp_certificate=certificate, counter_id="door-1",
+                                    now=stack.clock())  # fmt: skip
+    shown = ok_json(present(counter.to_qr_text(), wallet))
+    assert shown["answers"] == {"age_over_18": True} and shown["rp_id"] == "door.example"
+    assert shown["dynamic_qr"].startswith(PRESENTATION_QR_PREFIX)
+    jwks = stack.issuer_client.get(f"{live_issuer.url}/jwks.json").raise_for_status().json()
+    desk = CounterVerifier(IssuerTrust(jwks, issuer=live_issuer.url), status=None, clock=stack.clock)
+    assert desk.verify(shown["dynamic_qr"], counter)["age_over_18"] is True
+    with pytest.raises(VerificationError):
+        desk.verify(shown["dynamic_qr"], counter)  # shown twice: the counter takes it once
+    for_person = netid("present", "--yes", counter.to_qr_text(), wallet=wallet, NETID_PIN=PIN)
+    assert for_person.returncode == 0 and "age_over_18: yes" in for_person.stdout
+    assert PRESENTATION_QR_PREFIX in for_person.stdout
+    left = ok_json(netid("credentials", "--json", wallet=wallet, NETID_PIN=PIN))["issuers"][0]
+
+    assert stack.admin("POST", "/admin/rps/door.example/revoke", {"reason": "closed"}).status_code == 200
+    error = failed_json(present(counter.to_qr_text(), wallet), ExitCode.REFUSED)
+    assert error["code"] == "rp_certificate" and not error["spent"]
+    assert ok_json(netid("credentials", "--json", wallet=wallet, NETID_PIN=PIN))["issuers"][0] == left
+    log = netid("log", wallet=wallet, NETID_PIN=PIN).stdout
+    assert log.count("answered door.example 商城") == 2 and "refused" in log
 
 
 def test_refusals_and_trouble_have_their_exit_codes(
