@@ -410,6 +410,7 @@ def create_app(settings: ShopSettings, *, services: ShopServices | None = None) 
             session_of(request),
             counter_id=services.counter.counter_id,
             qr=qr_svg(desk.to_qr_text(), title="NetID counter"),
+            qr_text=desk.to_qr_text(),
             expires_at=desk.exp,
         )
 

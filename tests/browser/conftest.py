@@ -28,13 +28,15 @@ from rich.console import Console
 from netid.card.simulator import SimulatedCard, SimulatorReader
 from netid.demo import DemoStack
 from netid.testing.cards import make_card
-from netid.wallet.http import PresentationOutcome, present_uri
+from netid.wallet.http import PresentationOutcome, answer_counter_qr, present_uri
 from netid.wallet.session import WalletSession
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync",
+    # a camera for the counter page: Chromium's fake capture device, allowed without a prompt
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
 ]  # fmt: skip
 PIN = "246810"
 
@@ -96,6 +98,11 @@ class Holder:
             mode="pin",
             allow_loopback_http=True,
         )
+
+    def answer_counter(self, qr_text: str) -> str:
+        """Consent and answer a desk's QR code, as ``netid present NETIDC1:…`` does: the dynamic QR text."""
+        answered = answer_counter_qr(self.session, qr_text, http=self.http, consent=lambda prompt: True)
+        return answered.qr_text
 
 
 @dataclass
