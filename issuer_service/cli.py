@@ -5,6 +5,7 @@
   netid-issuer init             migrate, then create any missing key (run once per deployment)
   netid-issuer keys rotate P    sign purpose P (netcert, rp_certificate, status_list, enrollment) anew
   netid-issuer rp register …    register a relying party; print its RP access certificate
+  netid-issuer purge            delete expired challenges, codes, tokens, nonces (the server: hourly)
   netid-issuer openapi [FILE]   write the OpenAPI document (default: stdout)
 
 Settings come from NETID_ISSUER_* environment variables and NETID_ISSUER_CONFIG_FILE (TOML).
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the HTTP service")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("init", help="migrate and create any missing key")
+    sub.add_parser("purge", help="delete expired enrollment challenges, codes, tokens and nonces now")
     keys = sub.add_parser("keys", help="key management").add_subparsers(dest="keys_command", required=True)
     rotate = keys.add_parser("rotate", help="start signing a purpose with a new key")
     rotate.add_argument("purpose", choices=["netcert", "rp_certificate", "status_list", "enrollment"])
@@ -137,6 +139,15 @@ def _run(command: str, args: argparse.Namespace, settings: object) -> int:
         return EXIT_OK
     if command == "rp":
         return _register_rp(args, build_context(settings))
+    if command == "purge":
+        from issuer_service.main import purge_once  # noqa: PLC0415
+
+        counts = purge_once(build_context(settings))
+        print(
+            f"netid-issuer: purged {counts.enrollments} enrollments, {counts.pre_authorized_codes} "
+            f"pre-authorized codes, {counts.tokens} tokens, {counts.nonces} nonces"
+        )
+        return EXIT_OK
     if command == "keys":
         context = build_context(settings)
         kid = context.keys.rotate(args.purpose, publish_for=dt.timedelta(days=args.publish_days))

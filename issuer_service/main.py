@@ -7,11 +7,15 @@ one database transaction, and shape the answer. Every error is an RFC 9457 probl
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from issuer_service.api.routes import admin, devices, enrollment, oid4vci, ops, status, wellknown
@@ -26,15 +30,18 @@ from issuer_service.core.limits import (
 from issuer_service.core.logging import AccessLogMiddleware
 from issuer_service.core.metrics import IssuerMetrics, MetricsMiddleware, metrics_endpoint
 from issuer_service.core.problems import install_problem_handlers
-from issuer_service.db.base import make_engine, make_session_factory
+from issuer_service.db.base import make_engine, make_session_factory, transaction
 from issuer_service.db.migrate import upgrade
 from issuer_service.keys import KeyStore, open_keystore
+from issuer_service.services.housekeeping import PurgeCounts, purge_expired
 from issuer_service.services.keys import KeyService
 from issuer_service.services.trust import load_trust_store
 
 __all__ = ["build_context", "create_app"]
 
 API_VERSION = "1.0"
+
+log = logging.getLogger("issuer_service")
 
 
 def build_context(
@@ -70,6 +77,26 @@ def build_context(
     return context
 
 
+def purge_once(context: IssuerContext) -> PurgeCounts:
+    """One housekeeping pass (:mod:`issuer_service.services.housekeeping`) in its own transaction."""
+    with transaction(context.sessions) as session:
+        counts = purge_expired(session, context)
+    if counts.total:
+        log.info("expired rows purged", extra={"purged": counts.total})
+    return counts
+
+
+async def _purge_periodically(context: IssuerContext, interval: int) -> None:
+    """Housekeeping every ``interval`` seconds, off the event loop; a failure is logged and retried at the
+    next interval (the rows only wait longer)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(purge_once, context)
+        except Exception as exc:  # the database was away: the next pass catches up
+            log.warning("purge failed", extra={"error": type(exc).__name__})
+
+
 def create_app(
     settings: Settings,
     *,
@@ -82,9 +109,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = context if context is not None else build_context(settings)
         app.state.context = ctx
+        interval = settings.purge_interval
+        purger = asyncio.create_task(_purge_periodically(ctx, interval)) if interval else None
         try:
             yield
         finally:
+            if purger is not None:
+                purger.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purger
             ctx.keys.close()
             ctx.engine.dispose()
 

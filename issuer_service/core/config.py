@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     max_queued_requests: Annotated[int, Field(ge=0, le=10_000)] = 256
     #: enrollment starts per client address per minute
     enrollment_rate_per_minute: Annotated[int, Field(ge=1)] = 30
+    #: seconds between deletions of expired challenges, codes, tokens and nonces in each process (0: never;
+    #: ``netid-issuer purge`` does it once; issuer_service.services.housekeeping)
+    purge_interval: Annotated[int, Field(ge=0)] = 3600
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: where JSON log lines go besides stderr (tests and the demo read them back)
     log_file: Path | None = None

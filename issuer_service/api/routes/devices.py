@@ -28,9 +28,7 @@ def _response(done: Revocation) -> RevocationResponse:
     summary="Revoke this device's credentials, authorised by the device key",
     responses={400: {"description": "invalid_request"}, 401: {"description": "unauthorized"}},
 )
-def revoke(
-    body: DeviceRevokeRequest, context: ContextDep, session: SessionDep
-) -> RevocationResponse:
+def revoke(body: DeviceRevokeRequest, context: ContextDep, session: SessionDep) -> RevocationResponse:
     try:
         done = revoke_by_device_key(session, context, body.request)
     except DeviceRevocationError as exc:
