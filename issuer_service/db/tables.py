@@ -211,6 +211,20 @@ class RelyingParty(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(_TS)
 
 
+class RetiredRpEntry(Base):
+    """The status entry of an RP access certificate that an update replaced: revoked in its list, so that
+    what the update took back (a predicate, a response URI, a key) is taken back at once, not at the old
+    certificate's ``exp``. Never handed out again."""
+
+    __tablename__ = "retired_rp_entries"
+
+    status_list_id: Mapped[int] = mapped_column(ForeignKey("status_lists.id"), primary_key=True)
+    status_idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rp_id: Mapped[str] = mapped_column(ForeignKey("relying_parties.rp_id"), index=True)
+    certificate_exp: Mapped[int] = mapped_column(BigInteger)
+    retired_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
 class AuditEntry(Base):
     """Append-only, hash-chained: ``hash = SHA-256(prev_hash ‖ canonical JSON of this entry)``."""
 

@@ -33,7 +33,7 @@ from issuer_service.core.context import IssuerContext
 from issuer_service.core.problems import Problem
 from issuer_service.db.tables import RelyingParty
 from issuer_service.services.audit import append_audit
-from issuer_service.services.status import claim_entries, list_uri, status_changed
+from issuer_service.services.status import claim_entries, list_uri, retire_rp_entry, status_changed
 from netid.credentials.jose import jwk_thumbprint
 from netid.errors import ParseError, UsageError
 from netid.issuance import IssuerProfile, NetcertPolicy, RpRegistration, issue_rp_certificate
@@ -296,8 +296,10 @@ def update_rp(
     With no change at all this renews the certificate (audited as ``rp.renew``). ``conflict`` for a
     revoked RP; ``validation`` for a member that may not change or a value a certificate may not say.
 
-    The certificate it replaces stays valid until its ``exp`` (it shares the RP's status entry): to take
-    back something an RP may ask at once, suspend or revoke it.
+    A change takes effect at once: the RP gets a fresh status entry for the new certificate and the
+    certificate it replaces is revoked (:func:`~issuer_service.services.status.retire_rp_entry`), so a
+    predicate, response URI or key taken back cannot be used with the old one. A renewal without change
+    keeps the entry: both certificates say the same, and both follow the RP's state.
     """
     unknown = set(changes) - set(UPDATABLE)
     if unknown:
@@ -321,8 +323,14 @@ def update_rp(
     for name in changed:
         setattr(row, name, _canon(getattr(after, name)))
     row.updated_at = dt.datetime.fromtimestamp(now, dt.UTC)
-    bound = _certify(profile, context, registration, row, now)
     details: dict[str, Any] = {"changed": changed}
+    if changed:
+        if session.get_bind().dialect.name == "postgresql":  # RP entries are claimed one at a time
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REGISTRY_LOCK})
+        old_list, old_idx = retire_rp_entry(session, context, row)
+        details["status"] = {"list": row.status_list_id, "idx": row.status_idx}
+        details["retired_status"] = {"list": old_list, "idx": old_idx}
+    bound = _certify(profile, context, registration, row, now)
     for name in ("allowed_predicates", "response_uris", "netno_allowed"):
         if name in changed:
             details[name] = _canon(getattr(after, name))

@@ -14,6 +14,10 @@ just draws again.
 list-id order, so concurrent batches spread over the same lists queue instead of deadlocking
 (PostgreSQL); SQLite's transactions hold the database's write lock anyway.
 
+**RP certificates.** An RP's current certificate has the RP's entry, which follows its registry state
+(suspended, revoked). An update that changes what the certificate says moves the RP to a fresh entry and
+revokes the old one for good (:func:`retire_rp_entry`), so the replaced certificate stops working at once.
+
 **Serving.** :func:`status_list_token` builds the list from the rows whose status is not 0 (sparse) and
 signs it with the status-list key; the signed token is cached per list version for ``status_list_ttl``
 seconds, and every status change bumps the version.
@@ -32,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from issuer_service.core.context import CachedToken, IssuerContext
-from issuer_service.db.tables import IssuedCredential, RelyingParty, StatusListRecord
+from issuer_service.db.tables import IssuedCredential, RelyingParty, RetiredRpEntry, StatusListRecord
 from netid.credentials.status_list import StatusList
 from netid.issuance.status_lists import MAX_FILL
 from netid.issuance.status_lists import status_list_token as sign_status_list
@@ -43,6 +47,7 @@ __all__ = [
     "count_entries",
     "list_uri",
     "place_entries",
+    "retire_rp_entry",
     "status_changed",
     "status_list_token",
 ]
@@ -119,10 +124,45 @@ def _taken(
         list_column, idx_column = IssuedCredential.list_id, IssuedCredential.idx
     else:
         list_column, idx_column = RelyingParty.status_list_id, RelyingParty.status_idx
-    query = select(list_column, idx_column).where(
-        list_column.in_({list_id for list_id, _ in wanted}), idx_column.in_({idx for _, idx in wanted})
-    )
-    return {(list_id, idx) for list_id, idx in session.execute(query)} & wanted
+    lists, indices = {list_id for list_id, _ in wanted}, {idx for _, idx in wanted}
+    query = select(list_column, idx_column).where(list_column.in_(lists), idx_column.in_(indices))
+    found = {(list_id, idx) for list_id, idx in session.execute(query)}
+    if purpose == "rp":  # a replaced certificate's entry stays revoked: never handed out again
+        retired = select(RetiredRpEntry.status_list_id, RetiredRpEntry.status_idx).where(
+            RetiredRpEntry.status_list_id.in_(lists), RetiredRpEntry.status_idx.in_(indices)
+        )
+        found |= {(list_id, idx) for list_id, idx in session.execute(retired)}
+    return found & wanted
+
+
+def retire_rp_entry(session: Session, context: IssuerContext, row: RelyingParty) -> tuple[int, int]:
+    """Move ``row`` (a registered RP, locked, its registration about to change) to a fresh status entry
+    and revoke the entry it had — its current certificate's — for good; return that old entry.
+
+    The caller holds the registry lock (PostgreSQL; SQLite's write lock serializes anyway), so no other
+    RP entry is being claimed meanwhile: the draw is checked against the taken and retired entries and
+    needs no retry on a unique-constraint collision."""
+    old = (row.status_list_id, row.status_idx)
+    session.add(
+        RetiredRpEntry(
+            status_list_id=old[0], status_idx=old[1], rp_id=row.rp_id, certificate_exp=row.certificate_exp,
+            retired_at=dt.datetime.fromtimestamp(context.clock(), dt.UTC),
+        )
+    )  # fmt: skip
+    session.flush()
+    for _ in range(_MAX_DRAWS):
+        lists = _open_lists(session, context, "rp")
+        chosen = lists[_uniform(context.rng, len(lists))]
+        entry = (chosen.id, _uniform(context.rng, chosen.size))
+        if not _taken(session, "rp", [entry]):
+            break
+    else:  # pragma: no cover - 64 taken entries in a row, in a list at most half full
+        raise RuntimeError("could not claim a free status entry")
+    _place(row, *entry)
+    session.flush()
+    count_entries(session, [row])
+    status_changed(session, old[0])
+    return old
 
 
 def claim_entries(
@@ -288,6 +328,10 @@ def status_list_token(session: Session, context: IssuerContext, list_id: int) ->
             )
         ):
             lst.set(idx, RP_STATUS[state])
+        for (idx,) in session.execute(
+            select(RetiredRpEntry.status_idx).where(RetiredRpEntry.status_list_id == list_id)
+        ):
+            lst.set(idx, RP_STATUS["revoked"])
     ttl = context.settings.status_list_ttl
     token = sign_status_list(
         lst, context.keys.ring().issuer_keys.status_list, sub=list_uri(context, list_id), iat=now,

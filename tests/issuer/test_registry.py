@@ -15,6 +15,7 @@ from issuer_service.cli import main as cli_main
 from issuer_service.db.tables import AuditEntry, RelyingParty
 from issuer_service.main import build_context, create_app
 from issuer_service.services.audit import verify_chain
+from issuer_service.services.status import _taken
 from netid.credentials.jose import (
     decode_jws_unverified,
     generate_signing_key,
@@ -197,8 +198,17 @@ def test_update_issues_a_new_certificate(issuer: InProcessIssuer) -> None:
     )
     assert response.status_code == 200, response.text
     new = response.json()
-    assert new["certificate"] != old["certificate"] and new["status"] == old["status"]
+    assert new["certificate"] != old["certificate"] and new["status"] != old["status"]
     assert new["updated_at"] == issuer.clock() and new["created_at"] == old["created_at"]
+    # the certificate it replaced is revoked at once (what the update took back is taken back now), and
+    # its entry is never handed out again; the new one is valid
+    assert rp_status(issuer, old) == 1 and rp_status(issuer, new) == 0
+    assert certificate(issuer, old["certificate"]).status == (old["status"]["uri"], old["status"]["idx"])
+    context = issuer.client.app.state.context  # type: ignore[attr-defined]
+    with context.sessions() as session:
+        entries = {(int(u.rsplit("/", 1)[1]), i) for u, i in ((r["status"]["uri"], r["status"]["idx"])
+                                                               for r in (old, new))}  # fmt: skip
+        assert _taken(session, "rp", entries) == entries
     cert = certificate(issuer, new["certificate"])
     assert cert.allowed_predicates == ("age_over_18",) and cert.retention == "7 days"
     assert cert.purposes == ("age check",) and cert.processor == "Example Shop Co., Ltd."
@@ -207,7 +217,14 @@ def test_update_issues_a_new_certificate(issuer: InProcessIssuer) -> None:
     assert (entry.actor, entry.action, entry.subject) == ("admin:bob", "rp.update", "shop.example")
     assert entry.details["changed"] == ["allowed_predicates", "purposes", "retention"]
     assert entry.details["allowed_predicates"] == ["age_over_18"]
+    assert entry.details["retired_status"]["idx"] == old["status"]["idx"]
+    assert entry.details["status"]["idx"] == new["status"]["idx"]
     assert "7 days" not in json.dumps(entry.details)  # free text is bound by the certificate hash instead
+    # the RP's state follows it to its new entry; the replaced certificate stays revoked whatever happens
+    assert issuer.client.post("/admin/rps/shop.example/suspend", headers=issuer.admin()).status_code == 200
+    assert rp_status(issuer, new) == 2 and rp_status(issuer, old) == 1
+    assert issuer.client.post("/admin/rps/shop.example/reinstate", headers=issuer.admin()).status_code == 200
+    assert rp_status(issuer, new) == 0 and rp_status(issuer, old) == 1
 
 
 def test_an_empty_update_renews_the_certificate(issuer: InProcessIssuer) -> None:
@@ -216,6 +233,8 @@ def test_an_empty_update_renews_the_certificate(issuer: InProcessIssuer) -> None
     new = issuer.client.patch("/admin/rps/shop.example", json={}, headers=issuer.admin()).json()
     assert new["certificate_exp"] == old["certificate_exp"] + 86_400
     assert audit(issuer)[-1].action == "rp.renew"
+    # both certificates say the same: they share the entry, and both keep working while the RP is active
+    assert new["status"] == old["status"] and rp_status(issuer, old) == 0
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,11 @@ def get_rp(rp_id: str, admin: AdminDep, context: ContextDep, session: SessionDep
 @rps.patch(
     "/rps/{rp_id}",
     summary="Update a relying party and issue a new certificate (an empty body renews it)",
+    description=(
+        "A change takes effect at once: the new certificate gets a fresh status entry and the certificate "
+        "it replaces is revoked in its status list. A renewal (empty body) keeps the entry: both "
+        "certificates say the same."
+    ),
     responses={
         404: {"description": "No such RP", **_PROBLEM},
         409: {"description": "The RP is revoked", **_PROBLEM},
