@@ -41,7 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="key management").add_subparsers(dest="keys_command", required=True)
     rotate = keys.add_parser("rotate", help="start signing a purpose with a new key")
     rotate.add_argument("purpose", choices=["netcert", "rp_certificate", "status_list", "enrollment"])
-    rotate.add_argument("--publish-days", type=int, default=400, help="keep the old key published this long")
+    rotate.add_argument(
+        "--publish-days",
+        type=int,
+        default=None,
+        help="keep the old key published this long (default: the longest validity of what it signed)",
+    )
     rp = sub.add_parser("rp", help="RP registry").add_subparsers(dest="rp_command", required=True)
     register = rp.add_parser(
         "register",
@@ -149,9 +154,16 @@ def _run(command: str, args: argparse.Namespace, settings: object) -> int:
         )
         return EXIT_OK
     if command == "keys":
+        from issuer_service.services.keys import publish_for  # noqa: PLC0415
+
         context = build_context(settings)
-        kid = context.keys.rotate(args.purpose, publish_for=dt.timedelta(days=args.publish_days))
-        print(f"netid-issuer: {args.purpose} now signs with {kid}")
+        keep = (
+            dt.timedelta(days=args.publish_days)
+            if args.publish_days is not None
+            else publish_for(args.purpose, settings)
+        )
+        done = context.keys.rotate(args.purpose, publish_for=keep, actor=f"cli:{_user()}", at=context.clock())
+        print(f"netid-issuer: {args.purpose} now signs with {done.kid}")
         return EXIT_OK
     import signal  # noqa: PLC0415
 
@@ -174,10 +186,19 @@ def _run(command: str, args: argparse.Namespace, settings: object) -> int:
     return EXIT_OK
 
 
+def _user() -> str:
+    """Who runs this command, for the audit log (``cli:<user>``)."""
+    import getpass  # noqa: PLC0415
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a container user without a passwd entry
+        return "unknown"
+
+
 def _register_rp(args: argparse.Namespace, context: object) -> int:
     """``rp register``: straight into the database through the registry service (audited as
     ``cli:<user>``); the certificate goes to stdout, so a script can capture it."""
-    import getpass  # noqa: PLC0415
 
     from issuer_service.core.context import IssuerContext  # noqa: PLC0415
     from issuer_service.core.problems import Problem  # noqa: PLC0415
@@ -194,10 +215,7 @@ def _register_rp(args: argparse.Namespace, context: object) -> int:
     if not isinstance(jwk, dict):
         print("netid-issuer: --request-jwk must hold one JWK (a JSON object)", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError):  # a container user without a passwd entry
-        user = "unknown"
+    user = _user()
     spec = RpSpec(
         rp_id=args.rp_id, name=args.name, sector=args.sector, allowed_predicates=args.predicate,
         purposes=args.purpose, response_uris=args.response_uri, request_jwk=jwk, processor=args.processor,

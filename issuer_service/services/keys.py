@@ -19,15 +19,40 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from issuer_service.core.config import Settings
 from issuer_service.db.tables import IssuerKeyRecord
 from issuer_service.keys.store import KeyStore, SigningAlg
+from issuer_service.services.audit import append_audit
 from netid.credentials.trust import PURPOSE_MEMBER, KeyPurpose
 from netid.issuance import IssuerKey, IssuerKeys
 
-__all__ = ["SIGNING_PURPOSES", "KeyRing", "KeyService"]
+__all__ = ["RP_CERTIFICATE_VALIDITY", "SIGNING_PURPOSES", "KeyRing", "KeyService", "Rotation", "publish_for"]
 
 SIGNING_PURPOSES: Final[tuple[KeyPurpose, ...]] = ("netcert", "rp_certificate", "status_list")
 RELOAD_SECONDS: Final = 30
+#: how long an RP access certificate is valid (seconds); also how long a rotated RP-certificate key
+#: stays published
+RP_CERTIFICATE_VALIDITY: Final = 365 * 86_400
+
+
+def publish_for(purpose: str, settings: Settings) -> dt.timedelta:
+    """How long a retired key of ``purpose`` stays published: the longest validity of what it signed."""
+    if purpose == "netcert":
+        return dt.timedelta(days=settings.netcert_validity_days + settings.validity_jitter_days + 1)
+    if purpose == "rp_certificate":
+        return dt.timedelta(seconds=RP_CERTIFICATE_VALIDITY)
+    if purpose == "status_list":
+        return dt.timedelta(seconds=2 * settings.status_list_ttl)  # a status list token's exp
+    return dt.timedelta(seconds=settings.enrollment_ttl)  # enrollment: a started enrollment's life
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What a rotation did: the new kid, the kids it retired, and until when those stay published."""
+
+    kid: str
+    retired: tuple[str, ...]
+    publish_until: int
 
 
 def _now() -> dt.datetime:
@@ -115,23 +140,41 @@ class KeyService:
             created_at=_now(),
         )  # fmt: skip
 
-    def rotate(self, purpose: str, *, publish_for: dt.timedelta, alg: SigningAlg | None = None) -> str:
-        """Start signing ``purpose`` with a new key; keep the old one published for ``publish_for``
-        (the longest validity of anything it signed). Returns the new kid."""
+    def rotate(
+        self,
+        purpose: str,
+        *,
+        publish_for: dt.timedelta,
+        actor: str,
+        at: int,
+        alg: SigningAlg | None = None,
+    ) -> Rotation:
+        """Start signing ``purpose`` with a new key; keep the old one published for ``publish_for`` (the
+        longest validity of anything it signed, :func:`publish_for`). The retirement, the new key's row
+        and the ``key.rotate`` audit entry (``actor``, at ``at``) are one transaction: a failure leaves
+        the old key signing and nothing audited. (The new key's private half may then stay in the key
+        store, unused.)"""
         with self._sessions() as session, session.begin():
             now = _now()
+            until = now + publish_for
+            retired: list[str] = []
             for old in session.scalars(
-                select(IssuerKeyRecord).where(
-                    IssuerKeyRecord.purpose == purpose, IssuerKeyRecord.retired_at.is_(None)
-                )
+                select(IssuerKeyRecord)
+                .where(IssuerKeyRecord.purpose == purpose, IssuerKeyRecord.retired_at.is_(None))
+                .with_for_update()  # two rotations at once: the second sees the first's new key
             ):
                 old.retired_at = now
-                old.publish_until = now + publish_for
+                old.publish_until = until
+                retired.append(old.kid)
             record = self._create(purpose, alg)
             session.add(record)
-            kid = record.kid
+            rotation = Rotation(record.kid, tuple(retired), int(until.timestamp()))
+            append_audit(
+                session, at=at, actor=actor, action="key.rotate", subject=rotation.kid,
+                details={"purpose": purpose, "retired": retired, "publish_until": rotation.publish_until},
+            )  # fmt: skip
         self._ring = None
-        return kid
+        return rotation
 
     def ring(self) -> KeyRing:
         """The current key ring (re-read from the database every ``RELOAD_SECONDS``)."""

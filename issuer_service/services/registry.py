@@ -33,6 +33,7 @@ from issuer_service.core.context import IssuerContext
 from issuer_service.core.problems import Problem
 from issuer_service.db.tables import RelyingParty
 from issuer_service.services.audit import append_audit
+from issuer_service.services.keys import RP_CERTIFICATE_VALIDITY
 from issuer_service.services.status import claim_entries, list_uri, retire_rp_entry, status_changed
 from netid.credentials.jose import jwk_thumbprint
 from netid.errors import ParseError, UsageError
@@ -51,9 +52,6 @@ __all__ = [
     "update_rp",
 ]
 
-#: how long an RP access certificate is valid (seconds); also how long a rotated RP-certificate key
-#: stays published
-RP_CERTIFICATE_VALIDITY: Final = 365 * 86_400
 #: an RP id appears in URLs (``/admin/rps/{rp_id}``) and in the ``client_id`` ``verifier_attestation:<id>``
 RP_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 #: maximum lengths (characters) of the free-text members, as the table stores them

@@ -4,19 +4,33 @@ as long as what it signed may live, and what it signed keeps verifying."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from issuer_service.api.routes.admin import publish_for
 from issuer_service.db.tables import AuditEntry, IssuerKeyRecord
+from issuer_service.main import build_context
+from issuer_service.services.keys import publish_for
 from netid.credentials.jose import decode_jws_unverified
 from netid.credentials.trust import IssuerTrust
 from netid.oid4vp.certificate import parse_rp_certificate
 from netid.testing.cards import make_card
 from netid.wallet import SoftwareKeyStore
-from tests.issuer.conftest import CARD_TODAY, InProcessIssuer, complete, context_of, enroll_card, evidence_for
+from tests.issuer.conftest import (
+    CARD_TODAY,
+    InProcessIssuer,
+    complete,
+    context_of,
+    enroll_card,
+    evidence_for,
+    issuer_env,
+    settings_for,
+)
 from tests.issuer.test_registry import register, rp_status
 
 
@@ -147,3 +161,44 @@ def test_old_keys_stay_published_as_long_as_what_they_signed(
     assert (settings.netcert_validity_days, settings.validity_jitter_days) == (30, 3)
     assert (settings.status_list_ttl, settings.enrollment_ttl) == (300, 300)
     assert publish_for(purpose, settings) == expected
+
+
+def test_a_rotation_whose_audit_fails_leaves_the_old_key_signing(
+    issuer: InProcessIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retirement, the new key and the audit entry are one transaction: no unaudited rotation."""
+    [old_kid] = kids(issuer, "netcert")
+
+    def broken(*args: Any, **kw: Any) -> None:
+        raise RuntimeError("audit log unavailable")
+
+    monkeypatch.setattr("issuer_service.services.keys.append_audit", broken)
+    with pytest.raises(RuntimeError):
+        context_of(issuer).keys.rotate("netcert", publish_for=dt.timedelta(days=1), actor="test", at=0)
+    with context_of(issuer).sessions() as session:
+        rows = list(session.scalars(select(IssuerKeyRecord).where(IssuerKeyRecord.purpose == "netcert")))
+    assert [(r.kid, r.retired_at) for r in rows] == [(old_kid, None)]
+    assert kids(issuer, "netcert") == [old_kid]
+
+
+def test_the_cli_rotates_with_the_purpose_default_and_audits_it(tmp_path: Path) -> None:
+    env = os.environ | issuer_env(tmp_path, port=8000)
+    run = subprocess.run(
+        [sys.executable, "-m", "issuer_service", "keys", "rotate", "status_list"], env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    settings = settings_for(tmp_path)
+    context = build_context(settings)
+    try:
+        with context.sessions() as session:
+            [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "key.rotate"))
+            retired_keys = select(IssuerKeyRecord).where(IssuerKeyRecord.retired_at.is_not(None))
+            [retired] = session.scalars(retired_keys)
+            assert retired.publish_until is not None and retired.retired_at is not None
+            kept = retired.publish_until - retired.retired_at
+    finally:
+        context.engine.dispose()
+    assert entry.actor.startswith("cli:") and entry.details["purpose"] == "status_list"
+    assert f"now signs with {entry.subject}" in run.stdout
+    assert kept == publish_for("status_list", settings) == dt.timedelta(seconds=600)  # not 400 days

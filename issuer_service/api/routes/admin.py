@@ -7,17 +7,11 @@ certificates, and an approved disclosure carries a person's identity.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from sqlalchemy import select
 
 from issuer_service.api.deps import AdminDep, ContextDep, SessionDep
-from issuer_service.core.config import Settings
-from issuer_service.core.context import IssuerContext
-from issuer_service.db.base import transaction
-from issuer_service.db.tables import IssuerKeyRecord
 from issuer_service.schemas.admin import (
     AuditEntryResponse,
     AuditListResponse,
@@ -42,10 +36,11 @@ from issuer_service.schemas.admin import (
 )
 from issuer_service.services import disclosure as disclosures
 from issuer_service.services import registry
-from issuer_service.services.audit import append_audit, audit_entries, chain_head, verify_chain
-from issuer_service.services.registry import RP_CERTIFICATE_VALIDITY, RpRecord, RpSpec
+from issuer_service.services.audit import audit_entries, chain_head, verify_chain
+from issuer_service.services.keys import publish_for
+from issuer_service.services.registry import RpRecord, RpSpec
 
-__all__ = ["publish_for", "router"]
+__all__ = ["router"]
 
 
 def _no_store(response: Response) -> None:
@@ -177,60 +172,20 @@ _state_route("revoke", "Revoke a relying party (final)")
 # --- keys -------------------------------------------------------------------------------------------
 
 
-def publish_for(purpose: KeyPurposeName, settings: Settings) -> dt.timedelta:
-    """How long a retired key of ``purpose`` stays published: the longest validity of what it signed."""
-    if purpose == "netcert":
-        return dt.timedelta(days=settings.netcert_validity_days + settings.validity_jitter_days + 1)
-    if purpose == "rp_certificate":
-        return dt.timedelta(seconds=RP_CERTIFICATE_VALIDITY)
-    if purpose == "status_list":
-        return dt.timedelta(seconds=2 * settings.status_list_ttl)  # a status list token's exp
-    return dt.timedelta(seconds=settings.enrollment_ttl)  # enrollment: a started enrollment's life
-
-
-def _rotate(
-    context: IssuerContext, purpose: KeyPurposeName, keep: dt.timedelta
-) -> tuple[str, list[str], int]:
-    """Rotate ``purpose``: the new kid, the kids it retired, and until when those stay published."""
-    # Not in the request's transaction: KeyService.rotate commits its own, and on SQLite a second open
-    # write transaction would wait for the first.
-    active = select(IssuerKeyRecord.kid).where(
-        IssuerKeyRecord.purpose == purpose, IssuerKeyRecord.retired_at.is_(None)
-    )
-    with transaction(context.sessions) as session:
-        retired = list(session.scalars(active))
-    kid = context.keys.rotate(purpose, publish_for=keep)
-    # load the new ring now, outside any transaction (a reload inside one waits for SQLite's write lock)
-    context.keys.ring()
-    with transaction(context.sessions) as session:
-        until = [
-            u if u.tzinfo else u.replace(tzinfo=dt.UTC)
-            for u in session.scalars(
-                select(IssuerKeyRecord.publish_until).where(IssuerKeyRecord.kid.in_(retired))
-            )
-            if u is not None
-        ]
-    publish_until = int(max(until).timestamp()) if until else int(dt.datetime.now(dt.UTC).timestamp())
-    return kid, retired, publish_until
-
-
 @keys.post(
     "/keys/{purpose}/rotate",
     summary="Sign a purpose with a new key; the old one stays published until what it signed expires",
 )
 def rotate_key(purpose: KeyPurposeName, admin: AdminDep, context: ContextDep) -> KeyRotationResponse:
-    keep = publish_for(purpose, context.settings)
-    kid, retired, publish_until = _rotate(context, purpose, keep)
-    with transaction(context.sessions) as session:
-        append_audit(
-            session,
-            at=context.clock(),
-            actor=admin.actor,
-            action="key.rotate",
-            subject=kid,
-            details={"purpose": purpose, "retired": retired, "publish_until": publish_until},
-        )
-    return KeyRotationResponse(purpose=purpose, kid=kid, retired=retired, publish_until=publish_until)
+    # Not in a request transaction (no SessionDep): KeyService.rotate commits its own, and on SQLite a
+    # second open write transaction would wait for the first.
+    done = context.keys.rotate(
+        purpose, publish_for=publish_for(purpose, context.settings), actor=admin.actor, at=context.clock()
+    )
+    context.keys.ring()  # load the new ring now, outside any transaction
+    return KeyRotationResponse(
+        purpose=purpose, kid=done.kid, retired=list(done.retired), publish_until=done.publish_until
+    )
 
 
 # --- lawful disclosure ------------------------------------------------------------------------------
