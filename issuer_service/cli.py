@@ -4,6 +4,8 @@
   netid-issuer migrate          apply database migrations
   netid-issuer init             migrate, then create any missing key (run once per deployment)
   netid-issuer keys rotate P    sign purpose P (netcert, rp_certificate, status_list, enrollment) anew
+  netid-issuer keys rotate-kek  a new key-encryption key for person records; re-wrap them all under it
+  netid-issuer keys rewrap      re-wrap person records still under an older key-encryption key
   netid-issuer rp register …    register a relying party; print its RP access certificate
   netid-issuer purge            delete expired challenges, codes, tokens, nonces (the server: hourly)
   netid-issuer openapi [FILE]   write the OpenAPI document (default: stdout)
@@ -47,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="keep the old key published this long (default: the longest validity of what it signed)",
     )
+    keys.add_parser(
+        "rotate-kek",
+        help="make a new key-encryption key for person records current and re-wrap every record under it",
+    )
+    keys.add_parser("rewrap", help="re-wrap person records still under an older key-encryption key")
     rp = sub.add_parser("rp", help="RP registry").add_subparsers(dest="rp_command", required=True)
     register = rp.add_parser(
         "register",
@@ -153,6 +160,8 @@ def _run(command: str, args: argparse.Namespace, settings: object) -> int:
             f"pre-authorized codes, {counts.tokens} tokens, {counts.nonces} nonces"
         )
         return EXIT_OK
+    if command == "keys" and args.keys_command in ("rotate-kek", "rewrap"):
+        return _rotate_kek(build_context(settings), rotate=args.keys_command == "rotate-kek")
     if command == "keys":
         from issuer_service.services.keys import publish_for  # noqa: PLC0415
 
@@ -184,6 +193,39 @@ def _run(command: str, args: argparse.Namespace, settings: object) -> int:
         timeout_graceful_shutdown=10,
     )
     return EXIT_OK
+
+
+def _rotate_kek(context: object, *, rotate: bool) -> int:
+    """``keys rotate-kek`` (a new KEK, then re-wrap) and ``keys rewrap`` (re-wrap only), audited. Issuer
+    processes take the new KEK up within 30 s (issuer_service.keys.store.RELOAD_SECONDS); a record one of
+    them wrote under the old KEK meanwhile is what a later ``keys rewrap`` finds."""
+    from issuer_service.core.context import IssuerContext  # noqa: PLC0415
+    from issuer_service.db.base import transaction  # noqa: PLC0415
+    from issuer_service.services.audit import append_audit  # noqa: PLC0415
+    from issuer_service.services.persons import kek_id, rewrap_persons  # noqa: PLC0415
+
+    assert isinstance(context, IssuerContext)
+    actor = f"cli:{_user()}"
+    if rotate:
+        previous = kek_id(context.keystore.secret("kek"))
+        current = kek_id(context.keystore.new_secret_version("kek"))
+        with transaction(context.sessions) as session:
+            append_audit(session, at=context.clock(), actor=actor, action="key.rotate_kek", subject=current,
+                         details={"retired": previous})  # fmt: skip
+        print(f"netid-issuer: person records are now wrapped with {current} (was {previous})")
+    current = kek_id(context.keystore.secret("kek"))
+    total = 0
+    while True:
+        with transaction(context.sessions) as session:
+            done, remaining = rewrap_persons(session, context)
+            if done:
+                append_audit(session, at=context.clock(), actor=actor, action="persons.rewrap",
+                             subject=current, details={"records": done})  # fmt: skip
+        total += done
+        if not done or not remaining:
+            break
+    print(f"netid-issuer: re-wrapped {total} person records under {current}; {remaining} left")
+    return EXIT_OK if not remaining else EXIT_DEPENDENCY
 
 
 def _user() -> str:

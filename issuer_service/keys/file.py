@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -31,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from issuer_service.keys.store import KeyStoreError, SecretName, SigningAlg
+from issuer_service.keys.store import RELOAD_SECONDS, KeyStoreError, SecretName, SigningAlg
 from netid.credentials.jose import JwsSigner, LocalSigner, SigningKey, generate_signing_key, public_jwk
 
 __all__ = ["FileKeyStore"]
@@ -63,6 +64,7 @@ class FileKeyStore:
         self._entries: dict[str, dict[str, str]] = {}
         self._signers: dict[str, JwsSigner] = {}
         self._enrollment_keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+        self._loaded_at = 0.0
         self._load_or_create()
 
     def __repr__(self) -> str:
@@ -128,6 +130,7 @@ class FileKeyStore:
                 self._write(data)
             self._aead = self._derive(data["kdf"])
             self._entries = dict(data["entries"])
+            self._loaded_at = time.monotonic()
             self._verify_passphrase()
 
     def _verify_passphrase(self) -> None:
@@ -138,6 +141,7 @@ class FileKeyStore:
     def _reload(self) -> dict[str, Any]:
         data = self._read()
         self._entries = dict(data["entries"])
+        self._loaded_at = time.monotonic()
         return data
 
     def _decrypt(self, name: str, entry: dict[str, str]) -> bytes:
@@ -209,15 +213,50 @@ class FileKeyStore:
             cached = self._enrollment_keys[kid] = key  # held as long as this store, like the signers
         return cached
 
+    def _versions(self, name: SecretName) -> list[str]:
+        """The entry names of ``name``'s versions, newest first: ``secret:NAME#N`` … ``secret:NAME``."""
+        base = f"secret:{name}"
+        found = [(1, base)] if base in self._entries else []
+        for entry in self._entries:
+            number = entry.removeprefix(base + "#")
+            if number != entry and number.isdigit():
+                found.append((int(number), entry))
+        return [entry for _, entry in sorted(found, reverse=True)]
+
     def secret(self, name: SecretName) -> bytes:
-        entry_name = f"secret:{name}"
-        if entry_name not in self._entries:
+        if time.monotonic() - self._loaded_at > RELOAD_SECONDS:
+            with self._exclusive():
+                self._reload()  # a version another process made becomes current here too
+        versions = self._versions(name)
+        if not versions:
             with self._exclusive():
                 self._reload()
-            if entry_name not in self._entries:
-                with contextlib.suppress(KeyStoreError):  # lost a race with another process: read theirs
-                    self._add(entry_name, "secret", "raw", secrets.token_bytes(32))
-        return self._decrypt(entry_name, self._entry(entry_name, "secret"))
+            versions = self._versions(name)
+        if not versions:
+            with contextlib.suppress(KeyStoreError):  # lost a race with another process: read theirs
+                self._add(f"secret:{name}", "secret", "raw", secrets.token_bytes(32))
+            versions = self._versions(name)
+        return self._decrypt(versions[0], self._entry(versions[0], "secret"))
+
+    def secret_versions(self, name: SecretName) -> list[bytes]:
+        self.secret(name)  # the first version exists
+        with self._exclusive():
+            self._reload()
+        return [self._decrypt(entry, self._entry(entry, "secret")) for entry in self._versions(name)]
+
+    def new_secret_version(self, name: SecretName) -> bytes:
+        self.secret(name)
+        for _ in range(8):  # another process making one at the same moment: take the next number
+            with self._exclusive():
+                self._reload()
+            newest = self._versions(name)[0]
+            number = int(newest.rsplit("#", 1)[1]) + 1 if "#" in newest else 2
+            try:
+                self._add(f"secret:{name}#{number}", "secret", "raw", secrets.token_bytes(32))
+            except KeyStoreError:
+                continue
+            return self.secret(name)
+        raise KeyStoreError(f"could not add a version of {name!r}")  # pragma: no cover
 
     def check(self) -> None:
         if not self._path.exists():

@@ -306,6 +306,12 @@ class Pkcs11KeyStore:
     def secret(self, name: SecretName) -> bytes:
         return self._file.secret(name)
 
+    def secret_versions(self, name: SecretName) -> list[bytes]:
+        return self._file.secret_versions(name)
+
+    def new_secret_version(self, name: SecretName) -> bytes:
+        return self._file.new_secret_version(name)
+
     def check(self) -> None:
         self._file.check()
         with self._token_session.session() as lease:

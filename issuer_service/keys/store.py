@@ -9,6 +9,8 @@
 * the **enrollment key** (P-256, ECDH-ES), which opens the wallets' sealed evidence;
 * **symmetric secrets** by name: the personal-number lookup key, the pairwise-subject key, the key that
   derives pre-authorized codes, and the key-encryption key of the person records (envelope encryption).
+  A secret may have several versions (``netid-issuer keys rotate-kek`` makes a new key-encryption key);
+  the newest is current, the older stay readable.
 
 Public halves and life cycles (created, retired, published until) are database rows
 (:class:`~issuer_service.db.tables.IssuerKeyRecord`); the store only keeps and uses private material.
@@ -22,11 +24,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from netid.credentials.jose import JwsSigner
 
-__all__ = ["SECRET_NAMES", "KeyStore", "KeyStoreError", "SecretName", "SigningAlg"]
+__all__ = ["RELOAD_SECONDS", "SECRET_NAMES", "KeyStore", "KeyStoreError", "SecretName", "SigningAlg"]
 
 SigningAlg = Literal["EdDSA", "ES256"]
 SecretName = Literal["lookup", "pairwise", "codes", "kek"]
 SECRET_NAMES: Final[tuple[SecretName, ...]] = ("lookup", "pairwise", "codes", "kek")
+#: how often a process re-reads which version of a secret is current
+RELOAD_SECONDS: Final = 30
 
 
 class KeyStoreError(Exception):
@@ -57,7 +61,17 @@ class KeyStore(Protocol):
         ...
 
     def secret(self, name: SecretName) -> bytes:
-        """The 32-byte secret ``name``, created (and persisted) on first use."""
+        """The current version of the 32-byte secret ``name``, created (and persisted) on first use. A
+        version another process made becomes current here within :data:`RELOAD_SECONDS`."""
+        ...
+
+    def secret_versions(self, name: SecretName) -> list[bytes]:
+        """Every version of secret ``name``, the current one first (what was wrapped or derived under an
+        older version stays readable)."""
+        ...
+
+    def new_secret_version(self, name: SecretName) -> bytes:
+        """Make a fresh random version of ``name`` the current one; the older versions stay. Returns it."""
         ...
 
     def check(self) -> None:

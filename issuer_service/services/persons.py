@@ -11,7 +11,9 @@
   JSON, AES-256-GCM under a fresh per-person data key (DEK); the DEK is stored wrapped by the key
   store's key-encryption key (KEK, AES-256-GCM), whose id is recorded (``kek_id``). Both ciphertexts
   are bound to the person's row id (associated data), so rows cannot be swapped. The portrait never
-  reaches the issuer.
+  reaches the issuer. A new KEK (``netid-issuer keys rotate-kek``) becomes current for new records;
+  :func:`rewrap_persons` re-seals the older ones under it, and until then they open with the older KEK,
+  which the key store keeps.
 * **Races.** Two issuer nodes enrolling the same person at once: the unique ``lookup_hash`` lets exactly
   one insert win; the loser's insert fails inside a savepoint and it reads the winner's row instead.
 
@@ -29,7 +31,7 @@ from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,6 +49,7 @@ __all__ = [
     "get_or_create_person",
     "kek_id",
     "lookup_hash",
+    "rewrap_persons",
 ]
 
 _FORMAT: Final = 1
@@ -55,8 +58,8 @@ _MAX_NETNO_DRAWS: Final = 16
 
 
 class AttributesUnavailable(Exception):  # noqa: N818 - a state, like pyca's InvalidTag
-    """A person's attributes cannot be opened: the KEK they were wrapped with is not this key store's
-    current one, or the record was altered. Never carries any of the data."""
+    """A person's attributes cannot be opened: the KEK they were wrapped with is not in this key store,
+    or the record was altered. Never carries any of the data."""
 
 
 def _at(seconds: int) -> dt.datetime:
@@ -117,14 +120,39 @@ def _seal(context: IssuerContext, person_id: str, attrs: IdentityAttributes) -> 
     return ciphertext, wrapped, name
 
 
+def _kek_named(context: IssuerContext, name: str) -> bytes:
+    """The KEK whose id is ``name``: the current one, else an older version the key store keeps."""
+    current = context.keystore.secret("kek")
+    if hmac.compare_digest(kek_id(current), name):
+        return current
+    for version in context.keystore.secret_versions("kek"):
+        if hmac.compare_digest(kek_id(version), name):
+            return version
+    raise AttributesUnavailable("the person record is wrapped with a key-encryption key this store lacks")
+
+
+def rewrap_persons(session: Session, context: IssuerContext, *, limit: int = 500) -> tuple[int, int]:
+    """Re-seal up to ``limit`` persons whose attributes are wrapped under an older KEK under the current
+    one (a fresh data key each, as at enrollment), in the caller's transaction; return ``(re-sealed,
+    still to do)``. Rows another transaction holds are skipped (PostgreSQL) and left for the next call."""
+    current = kek_id(context.keystore.secret("kek"))
+    stale = select(Person).where(Person.kek_id != current)
+    rows = session.scalars(stale.order_by(Person.id).limit(limit).with_for_update(skip_locked=True)).all()
+    for person in rows:
+        attrs = decrypt_attributes(person, context)
+        person.attributes_ct, person.attributes_dek, person.kek_id = _seal(context, person.id, attrs)
+    session.flush()
+    remaining = session.scalar(select(func.count()).select_from(Person).where(Person.kek_id != current))
+    return len(rows), int(remaining or 0)
+
+
 def decrypt_attributes(person: Person, context: IssuerContext) -> IdentityAttributes:
     """Open ``person``'s attributes (re-deriving predicates at issuance, lawful disclosure).
 
-    Raises :class:`AttributesUnavailable` if the record was wrapped with another KEK or was altered.
+    Raises :class:`AttributesUnavailable` if the record was wrapped with a KEK the key store does not
+    have, or was altered.
     """
-    kek = context.keystore.secret("kek")
-    if not hmac.compare_digest(kek_id(kek), person.kek_id):
-        raise AttributesUnavailable("the person record is wrapped with another key-encryption key")
+    kek = _kek_named(context, person.kek_id)
     wrapped, ciphertext = bytes(person.attributes_dek), bytes(person.attributes_ct)
     try:
         dek = AESGCM(kek).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _aad("dek", person.id, person.kek_id))
