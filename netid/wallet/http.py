@@ -387,6 +387,49 @@ def _open(
         raise WalletRefusal.from_error(exc) from exc
 
 
+def _holder_side(
+    session: WalletSession,
+    *,
+    mode: AuthMode,
+    face: FaceCheck | None,
+    issuer_url: str | None,
+    rp_status: StatusListSource | Literal["offline"] | None,
+    http: httpx.Client,
+    policy: Policy,
+    timeout: float,
+) -> tuple[IssuerRecord, IssuerTrust, StatusListSource | Literal["offline"]]:
+    """What both answering paths check and set up before a request is opened: the mode (``face`` modes
+    need face verification enabled and a check), the issuer enrollment, its keys, the RP-status source."""
+    if mode not in MODES:
+        raise UsageError(f"mode must be one of {MODES}")
+    record = session.issuer(issuer_url)
+    if mode in _FACE_MODES and (session.face is None or face is None):
+        raise WalletRefusal("mode_unavailable", "face verification is not enabled in this wallet")
+    trust = _issuer_trust(session, record, http, timeout)
+    status: StatusListSource | Literal["offline"] = (
+        rp_status
+        if rp_status is not None
+        else issuer_status_source(record, http, trust, clock=session.clock, policy=policy, timeout=timeout)
+    )
+    return record, trust, status
+
+
+def _consent_then_face(
+    consent: Callable[[ConsentPrompt], bool], session: WalletSession, mode: AuthMode, face: FaceCheck | None
+) -> Callable[[ConsentPrompt], bool]:
+    """The holder's consent, then for ``face`` modes a live face matching the portrait (``face_mismatch``:
+    raised before anything is signed)."""
+
+    def ask(prompt: ConsentPrompt) -> bool:
+        if not consent(prompt):
+            return False
+        if mode in _FACE_MODES:
+            require_match(session.face, face)
+        return True
+
+    return ask
+
+
 def present_uri(
     session: WalletSession,
     uri: str,
@@ -416,17 +459,10 @@ def present_uri(
     or :class:`~netid.errors.PresentationError` (network or RP trouble; ``spent`` says whether the
     presentation was made).
     """
-    if mode not in MODES:
-        raise UsageError(f"mode must be one of {MODES}")
-    record = session.issuer(issuer_url)
-    if mode in _FACE_MODES and (session.face is None or face is None):
-        raise WalletRefusal("mode_unavailable", "face verification is not enabled in this wallet")
-    trust = _issuer_trust(session, record, http, timeout)
-    status: StatusListSource | Literal["offline"] = (
-        rp_status
-        if rp_status is not None
-        else issuer_status_source(record, http, trust, clock=session.clock, policy=policy, timeout=timeout)
-    )
+    record, trust, status = _holder_side(
+        session, mode=mode, face=face, issuer_url=issuer_url, rp_status=rp_status, http=http, policy=policy,
+        timeout=timeout,
+    )  # fmt: skip
     try:
         terms = _open(uri, http=http, trust=trust, now=session.clock(), policy=policy, timeout=timeout,
                       allow_loopback_http=allow_loopback_http)  # fmt: skip
@@ -434,12 +470,7 @@ def present_uri(
         session.record_presentation(None, None, refused)
         raise
 
-    def ask(prompt: ConsentPrompt) -> bool:
-        if not consent(prompt):
-            return False
-        if mode in _FACE_MODES:
-            require_match(session.face, face)  # face_mismatch: nothing signed yet
-        return True
+    ask = _consent_then_face(consent, session, mode, face)
 
     fetched = 0
     key = answered_key(terms)
@@ -553,24 +584,12 @@ def answer_counter_qr(
     Raises :class:`~netid.errors.WalletRefusal` (logged; nothing used) or
     :class:`~netid.errors.PresentationError` (the issuer's status list could not be fetched).
     """
-    if mode not in MODES:
-        raise UsageError(f"mode must be one of {MODES}")
-    record = session.issuer(issuer_url)
-    if mode in _FACE_MODES and (session.face is None or face is None):
-        raise WalletRefusal("mode_unavailable", "face verification is not enabled in this wallet")
-    trust = _issuer_trust(session, record, http, timeout)
-    status: StatusListSource | Literal["offline"] = (
-        rp_status
-        if rp_status is not None
-        else issuer_status_source(record, http, trust, clock=session.clock, policy=policy, timeout=timeout)
-    )
+    record, trust, status = _holder_side(
+        session, mode=mode, face=face, issuer_url=issuer_url, rp_status=rp_status, http=http, policy=policy,
+        timeout=timeout,
+    )  # fmt: skip
 
-    def ask(prompt: ConsentPrompt) -> bool:
-        if not consent(prompt):
-            return False
-        if mode in _FACE_MODES:
-            require_match(session.face, face)  # face_mismatch: nothing signed yet
-        return True
+    ask = _consent_then_face(consent, session, mode, face)
 
     wallet = Wallet(session.store, trust, rp_status=status, policy=policy, log=session.record_presentation)
     wallet.credentials = session.usable_credentials(record.issuer_url)
