@@ -34,8 +34,6 @@ from netid.errors import (
 SPEC_HELP = "sim, sim:SEED, nfc, nfc:usb[:VID:PID], nfc:udp:HOST:PORT, pcsc, pcsc:NAME"
 
 
-
-
 #: ``(argument after "kind:") -> CardReader``
 ReaderFactory = Callable[[str], CardReader]
 

@@ -90,8 +90,6 @@ _TX_ID_BYTES: Final = 16  # 128 bits, 22 base64url characters
 _PURGE_INTERVAL: Final = 60
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class Result:
     """What came of a transaction (:meth:`RelyingParty.result`).
