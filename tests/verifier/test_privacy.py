@@ -13,6 +13,7 @@ from netid.credentials.sdjwt.codec import Disclosure, split_sd_jwt
 from netid.errors import VerificationError
 from netid.testing.leaks import expand
 from netid.verifier import PresentationRequest, Query, build_request
+from tests.unlinkability import observables
 from tests.verifier.kit import ISSUER, PERSON, World, fixed_key, make_world, personal_number, register_rp
 
 DOB = PERSON.date_of_birth
@@ -133,37 +134,6 @@ def _second_rp(w: World, rp_id: str) -> tuple[Any, str]:
     return key, cert
 
 
-def _leaves(value: Any, out: set[str]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _leaves(v, out)
-            out.add(f"key:{k}")
-    elif isinstance(value, list):
-        for v in value:
-            _leaves(v, out)
-    else:
-        out.add(json.dumps(value, ensure_ascii=False))
-
-
-def _observables(presentation: str) -> tuple[set[str], set[str]]:
-    """(every JSON leaf value, every raw segment) an RP sees in one presentation."""
-    parts = split_sd_jwt(presentation)
-    leaves: set[str] = set()
-    _header, payload, _, sig = decode_jws_unverified(parts.issuer_jwt)
-    _leaves(payload, leaves)
-    for d in map(Disclosure.parse, parts.disclosures):
-        leaves.update({d.salt, d.digest})
-    assert parts.kb_jwt is not None
-    _, kb, _, kb_sig = decode_jws_unverified(parts.kb_jwt)
-    _leaves(kb, leaves)
-    # headers ({"alg","typ","kid"}) are the same for every holder; everything else must differ
-    segments = (
-        set(parts.issuer_jwt.split(".")[1:]) | set(parts.disclosures) | set(parts.kb_jwt.split(".")[1:])
-    )
-    leaves.update({sig.hex(), kb_sig.hex()})
-    return leaves, segments
-
-
 @pytest.mark.parametrize("kind", ["anonymous", "rp"])
 def test_two_rps_cannot_link_one_batch(kind: str) -> None:
     w = make_world()
@@ -180,7 +150,7 @@ def test_two_rps_cannot_link_one_batch(kind: str) -> None:
                             now=w.clock(), rng=w.rng)  # fmt: skip
         vp = w.present(req)
         answers = w.verifier.verify(vp, req)
-        seen.append((_observables(vp["netcert"][0]), answers))
+        seen.append((observables(vp["netcert"][0]), answers))
         w.clock.now += 7  # the two RPs are visited at different times (they know when anyway)
     (leaves_a, segs_a), ans_a = seen[0]
     (leaves_b, segs_b), ans_b = seen[1]

@@ -23,7 +23,7 @@ from issuer_service.main import build_context
 from netid.cli import ExitCode
 from netid.credentials.jose import decode_jws_unverified
 from netid.credentials.netno import pairwise_subject
-from netid.credentials.sdjwt.codec import Disclosure, split_sd_jwt
+from netid.credentials.sdjwt.codec import split_sd_jwt
 from netid.credentials.trust import IssuerTrust
 from netid.errors import VerificationError
 from netid.oid4vp.in_person import PRESENTATION_QR_PREFIX
@@ -36,6 +36,7 @@ from netid.wallet.face import FaceCheck, SimulatedCamera, SimulatedFaceMatcher
 from netid.wallet.session import WalletSession
 from netid.wallet.store import MINIMUM_KDF
 from tests.issuer.conftest import LiveIssuer, card_reader, settings_of
+from tests.unlinkability import observables
 from tests.wallet.conftest import PIN
 from tests.wallet.http_kit import (
     AGE,
@@ -365,37 +366,6 @@ def test_unsigned_oversized_revoked_expired_replayed_over_http(stack: Stack, hol
 # --- unlinkability over HTTP -----------------------------------------------------------------------------
 
 
-def _leaves(value: Any, out: set[str]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _leaves(v, out)
-            out.add(f"key:{k}")
-    elif isinstance(value, list):
-        for v in value:
-            _leaves(v, out)
-    else:
-        out.add(json.dumps(value, ensure_ascii=False))
-
-
-def _observables(presentation: str) -> tuple[set[str], set[str]]:
-    """(every JSON leaf value, every raw segment) an RP sees in one presentation."""
-    parts = split_sd_jwt(presentation)
-    leaves: set[str] = set()
-    _header, payload, _, sig = decode_jws_unverified(parts.issuer_jwt)
-    _leaves(payload, leaves)
-    for d in map(Disclosure.parse, parts.disclosures):
-        leaves.update({d.salt, d.digest})
-        _leaves(d.value, leaves)
-    assert parts.kb_jwt is not None
-    _, kb, _, kb_sig = decode_jws_unverified(parts.kb_jwt)
-    _leaves(kb, leaves)
-    segments = (
-        set(parts.issuer_jwt.split(".")[1:]) | set(parts.disclosures) | set(parts.kb_jwt.split(".")[1:])
-    )
-    leaves.update({sig.hex(), kb_sig.hex()})
-    return leaves, segments
-
-
 def _kb_iat(presentation: str) -> int:
     kb = split_sd_jwt(presentation).kb_jwt
     assert kb is not None
@@ -434,8 +404,8 @@ def test_two_rps_cannot_link_one_wallet_from_what_their_servers_received(
     assert subjects[0] and subjects[1] and subjects[0] != subjects[1] and subjects[2:] == [None, None]
     (pres_a, headers_a), (pres_b, headers_b) = (_received(shop) for shop in shops)
     assert len(pres_a) == len(pres_b) == 2
-    seen_a = [_observables(p) for p in pres_a]
-    seen_b = [_observables(p) for p in pres_b]
+    seen_a = [observables(p) for p in pres_a]
+    seen_b = [observables(p) for p in pres_b]
     # what may be shared is common to every holder that day: the issuer and its status-list URIs, the
     # type, claim names, coarse (day) times, the assurance class, the answer itself; and the KB-JWT's iat,
     # the time of each visit, which each RP's own clock tells it anyway
