@@ -34,6 +34,9 @@ in process (``rp.receive``), per second     4,221               4,463           
 ratio HTTP / in process (wall; CPU)         0.39; 0.44          0.32; 0.34          0.51; 0.64
 ==========================================  ==================  ==================  ===================
 
+A later run (2026-11-30, a quieter machine, after the decryption shortcuts in ``netid.credentials.jwe``):
+``direct_post`` 2,006/s, p99 5.1 ms, ratio 0.48; ``direct_post.jwt`` 1,015/s, p99 9.5 ms, ratio 0.57.
+
 The target (>= 1,000 sign-ins/s with p99 <= 50 ms) holds for ``direct_post`` with either parser; under
 heavier load from other jobs (load average ~5) h11 fell to ~730/s while httptools kept ~1,400/s. About
 230 µs of each sign-in is verification; FastAPI, Starlette and the HTTP server add ~300 µs, which is why
