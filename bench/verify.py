@@ -66,7 +66,13 @@ presentation fell from 2,128k to 2,071k (limit 1,626k): the Python side above th
 
 Not reached: the 0.70 that would leave room for 0.65 on a slower machine. That needs ~9 µs more of a
 Python side of ~57 µs spread over stages of 1-10 µs each, and further trimming was measured at ≤1 µs per
-change; compiling the SD-JWT core and the verifier layer (e.g. with mypyc) is the step that would.
+change. Compiling is worth less than it looks: a scratch mypyc build (2026-11-30; not shipped, its tests
+not run) of ``sdjwt/verify.py``, ``sdjwt/codec.py``, ``_b64.py``, ``verifier/verify.py`` and
+``oid4vp/response.py`` (the slot-descriptor shortcuts replaced by plain constructors, which mypyc's native
+classes need) measured 0.67-0.68 against 0.62-0.64 for this code in the same hour: the overhead fell from
+~63 to ~50-56 µs, since most of what is left is C already (orjson, pybase64, hashlib, OpenSSL's key
+set-up) or the calls into it. A ratio of ~0.75 here, which a slower machine's 0.65 implies, needs the
+whole parse-and-check core in a compiled language, or fewer C calls per presentation.
 
 Run: ``.venv/bin/python bench/verify.py [N]``.
 """
