@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -97,13 +98,23 @@ async def _purge_periodically(context: IssuerContext, interval: int) -> None:
             log.warning("purge failed", extra={"error": type(exc).__name__})
 
 
+def _telemetry_option(telemetry: Mapping[str, Any] | None) -> dict[str, Any]:
+    # only when given: FastAPI before 0.165 has no such keyword
+    return {"telemetry": dict(telemetry)} if telemetry is not None else {}
+
+
 def create_app(
     settings: Settings,
     *,
     context: IssuerContext | None = None,
+    telemetry: Mapping[str, Any] | None = None,
 ) -> FastAPI:
     """The issuer application. ``context`` is built from ``settings`` when the app starts unless given
-    (tests pass one with a controllable clock)."""
+    (tests pass one with a controllable clock). ``telemetry`` is FastAPI's OpenTelemetry configuration
+    (``fastapi.telemetry.TelemetryConfig``, FastAPI 0.165 and later: providers, what to record); by
+    default FastAPI uses the process's global providers, and records nothing while none is configured.
+    What it records (routes, paths, status codes, exception types) carries no personal data:
+    ``tests/issuer/test_issuer_privacy.py`` scans it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -130,6 +141,7 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
+        **_telemetry_option(telemetry),
     )
     app.state.instance = secrets.token_hex(4)
     install_problem_handlers(app)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import importlib.util
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -219,3 +221,62 @@ def test_a_live_issuer_database_and_logs_hold_no_personal_data(live_issuer: Live
     _assert_clean("the server's console output", console, values)
     print(f"scanned {len(dump)} database values, {len(log_lines)} log lines, {len(console)} console lines")
     _assert_controls(dump + log_lines + console, values, cards)
+
+
+def _telemetry_texts(spans: Any, metrics: Any, logs: Any) -> list[str]:
+    """Everything FastAPI's OpenTelemetry recorded, as text: span names, attributes and events
+    (exception messages included), metric names and data-point attributes, log bodies and attributes."""
+    texts = []
+    for span in spans.get_finished_spans():
+        texts.append(json.dumps({"name": span.name, "attributes": dict(span.attributes or {})}, default=str))
+        for event in span.events:
+            texts.append(json.dumps({"event": event.name, **dict(event.attributes or {})}, default=str))
+    data = metrics.get_metrics_data()
+    for resource_metrics in data.resource_metrics if data is not None else ():
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    texts.append(json.dumps({"metric": metric.name, **dict(point.attributes or {})}))
+    for record in logs.get_finished_logs():
+        log = record.log_record
+        texts.append(json.dumps({"body": log.body, **dict(log.attributes or {})}, default=str))
+    return texts
+
+
+def test_traces_metrics_and_telemetry_logs_hold_no_personal_data(tmp_path: Path) -> None:
+    """FastAPI records OpenTelemetry spans, metrics and exception logs once a platform team configures
+    providers: what it records of the same run of enrollments holds no personal data either."""
+    if importlib.util.find_spec("fastapi.telemetry") is None:
+        pytest.skip("FastAPI before 0.165 records no OpenTelemetry of its own")
+    from opentelemetry.sdk import trace as otel  # the test-core extra installs the SDK
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    spans, metrics = InMemorySpanExporter(), InMemoryMetricReader()
+    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    tracer_provider = otel.TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    meter_provider = MeterProvider(metric_readers=[metrics])
+    telemetry = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
+    telemetry["logger_provider"] = logger_provider
+    settings = settings_for(tmp_path)
+    clock = TestClock(NOW)
+    context = build_context(settings, clock=clock, rng=DetRng("telemetry"))
+    cards = _cards(CARD_TODAY)
+    values = secrets_of(list(cards.values()))
+    app = create_app(settings, context=context, telemetry=telemetry)
+    with TestClient(app, base_url=settings.issuer_url) as client:
+        _run(client, settings.issuer_url, cards, clock)
+    texts = _telemetry_texts(spans, metrics, logs)
+    recorded = " ".join(texts)
+    # it did record the run: a span per request, on the enrollment, token and credential routes
+    assert len(spans.get_finished_spans()) > 40
+    assert all(route in recorded for route in ("/enrollment/complete", "/token", "/credential"))
+    _assert_clean("the OpenTelemetry spans, metrics and logs", texts, values)
+    _assert_controls(texts, values, cards)
