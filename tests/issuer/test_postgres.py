@@ -1,4 +1,5 @@
-"""The issuer on a real PostgreSQL server: migrations match the models there, and a live issuer runs on it.
+"""The issuer on a real PostgreSQL server: migrations match the models there, a live issuer runs on it, and
+the maintenance paths (RP update, purge, KEK re-wrap) run on its SQL.
 
 The server is a throwaway cluster (tests/issuer/pg.py) that scripts/ensure-system-deps.sh installs; under
 CI its absence is a failure, elsewhere a skip that says what to install.
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from alembic import command
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from issuer_service.db.base import Base, make_engine
 from issuer_service.db.migrate import alembic_config, upgrade
@@ -90,3 +91,51 @@ def test_a_cluster_left_by_a_dead_test_process_is_reaped(postgres_cluster: Postg
     assert postgres_cluster.root is not None and postgres_cluster.root.exists()
     with psycopg.connect(postgres_cluster.dsn("postgres"), connect_timeout=2):
         pass
+
+
+def test_rp_updates_housekeeping_and_kek_rotation_on_postgres(
+    tmp_path: Path, fresh_postgres_url: str
+) -> None:
+    """The newer maintenance paths on PostgreSQL's SQL: an RP update retiring its status entry (under the
+    registry's advisory lock), the purge's timestamp comparisons, and the re-wrap's FOR UPDATE SKIP LOCKED."""
+    from fastapi.testclient import TestClient
+
+    from issuer_service.db.base import transaction
+    from issuer_service.db.tables import Person
+    from issuer_service.main import build_context, create_app
+    from issuer_service.services.housekeeping import purge_expired
+    from issuer_service.services.persons import decrypt_attributes, kek_id, rewrap_persons
+    from netid.testing.cards import make_card
+    from netid.testing.world import NOW, TestClock
+    from tests.issuer.conftest import CARD_TODAY, InProcessIssuer, enroll_card, settings_for
+    from tests.issuer.test_registry import register, rp_status
+
+    settings = settings_for(tmp_path, database_url=fresh_postgres_url)
+    clock = TestClock(NOW)
+    context = build_context(settings, clock=clock)
+    with TestClient(create_app(settings, context=context), base_url=settings.issuer_url) as client:
+        issuer = InProcessIssuer(client, settings, clock, tmp_path)
+        for seed in (81, 82):
+            enroll_card(issuer, make_card(seed, today=CARD_TODAY))
+        old = register(issuer)
+        new = client.patch(
+            "/admin/rps/shop.example", json={"allowed_predicates": ["age_over_18"]}, headers=issuer.admin()
+        ).json()
+        assert new["status"] != old["status"] and rp_status(issuer, old) == 1 and rp_status(issuer, new) == 0
+
+        clock.advance(settings.refresh_token_ttl + 1)
+        with transaction(context.sessions) as session:
+            purged = purge_expired(session, context)
+        # per enrollment: a challenge, a code, two tokens and a nonce
+        counts = (purged.enrollments, purged.pre_authorized_codes, purged.tokens, purged.nonces)
+        assert counts == (2, 2, 4, 2)
+
+        context.keystore.new_secret_version("kek")
+        with transaction(context.sessions) as session:
+            assert rewrap_persons(session, context) == (2, 0)
+        current = kek_id(context.keystore.secret("kek"))
+        with context.sessions() as session:
+            persons = list(session.scalars(select(Person)))
+            assert len(persons) == 2
+            for person in persons:
+                assert person.kek_id == current and decrypt_attributes(person, context).full_name
