@@ -49,6 +49,7 @@ __all__ = [
     "get_rp",
     "list_rps",
     "register_rp",
+    "spec_values",
     "update_rp",
 ]
 
@@ -135,20 +136,17 @@ def _record(context: IssuerContext, row: RelyingParty) -> RpRecord:
     )
 
 
+def spec_values(spec: RpSpec) -> dict[str, Any]:
+    """``spec``'s members as JSON-ready values (lists, dicts): a row's columns, the admin API's fields."""
+    return {f.name: _canon(getattr(spec, f.name)) for f in fields(RpSpec)}
+
+
 def _spec_of(row: RelyingParty) -> RpSpec:
-    return RpSpec(
-        rp_id=row.rp_id,
-        name=row.name,
-        sector=row.sector,
-        allowed_predicates=tuple(row.allowed_predicates),
-        purposes=tuple(row.purposes),
-        response_uris=tuple(row.response_uris),
-        request_jwk=dict(row.request_jwk),
-        processor=row.processor,
-        contact=row.contact,
-        retention=row.retention,
-        netno_allowed=row.netno_allowed,
-    )
+    values: dict[str, Any] = {}
+    for f in fields(RpSpec):
+        value = getattr(row, f.name)
+        values[f.name] = tuple(value) if isinstance(value, list) else value
+    return RpSpec(**values)
 
 
 def _profile(context: IssuerContext) -> IssuerProfile:
@@ -233,17 +231,7 @@ def register_rp(session: Session, context: IssuerContext, spec: RpSpec, *, actor
     now = context.clock()
     when = dt.datetime.fromtimestamp(now, dt.UTC)
     row = RelyingParty(
-        rp_id=spec.rp_id,
-        name=spec.name,
-        sector=spec.sector,
-        allowed_predicates=list(spec.allowed_predicates),
-        purposes=list(spec.purposes),
-        response_uris=list(spec.response_uris),
-        request_jwk=dict(spec.request_jwk),
-        processor=spec.processor,
-        contact=spec.contact,
-        retention=spec.retention,
-        netno_allowed=spec.netno_allowed,
+        **spec_values(spec),
         state="active",
         certificate="",
         certificate_exp=0,

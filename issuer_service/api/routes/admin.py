@@ -66,19 +66,8 @@ audit = APIRouter(tags=["admin: audit"])
 
 
 def _rp(record: RpRecord) -> RpResponse:
-    spec = record.spec
     return RpResponse(
-        rp_id=spec.rp_id,
-        name=spec.name,
-        sector=spec.sector,
-        allowed_predicates=list(spec.allowed_predicates),
-        purposes=list(spec.purposes),
-        response_uris=list(spec.response_uris),
-        request_jwk=dict(spec.request_jwk),
-        processor=spec.processor,
-        contact=spec.contact,
-        retention=spec.retention,
-        netno_allowed=spec.netno_allowed,
+        **registry.spec_values(record.spec),
         state=record.state,  # type: ignore[arg-type]  # one of the three, by the registry's transitions
         status=StatusReference(uri=record.status_uri, idx=record.status_idx),
         certificate=record.certificate,
