@@ -6,7 +6,6 @@ clear problem that changes nothing."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from netid.credentials.jose import public_jwk
@@ -37,6 +35,7 @@ from tests.issuer.conftest import (
     start_live_issuer,
     stop_live_issuer,
 )
+from tests.wallet.http_kit import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -52,26 +51,6 @@ class OffsetClock:
 
     def __call__(self) -> int:
         return int(time.time()) + self.offset
-
-
-class LiveRp:
-    """A FastAPI app mounting the RP's router, served by uvicorn in a thread on a free loopback port."""
-
-    def __init__(self, app: FastAPI, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the RP server did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        assert not self.thread.is_alive()
 
 
 @dataclass
@@ -115,7 +94,7 @@ def _register(issuer_url: str, rp_base: str, key: Any) -> str:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     issuer = start_live_issuer(tmp_path)
-    live_rp: LiveRp | None = None
+    live_rp: LiveServer | None = None
     try:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -132,7 +111,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         )
         app = FastAPI()
         app.include_router(netid_router(rp))
-        live_rp = LiveRp(app, port)
+        live_rp = LiveServer(app, port)
         with httpx.Client(timeout=30) as http:
             card = make_card(61)
             keystore = SoftwareKeyStore()
