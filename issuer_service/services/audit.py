@@ -28,6 +28,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from issuer_service.db.tables import AuditEntry
+from issuer_service.db.times import aware, unix, utc
 
 __all__ = [
     "GENESIS",
@@ -54,7 +55,7 @@ def _entry_hash(prev_hash: str, seq: int, fields: Mapping[str, Any]) -> str:
 def _fields(
     at: dt.datetime, actor: str, action: str, subject: str | None, details: Mapping[str, Any]
 ) -> dict[str, Any]:
-    when = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
+    when = aware(at).astimezone(dt.UTC).isoformat(timespec="seconds")
     return {"at": when, "actor": actor, "action": action, "subject": subject, "details": details}
 
 
@@ -74,7 +75,7 @@ def append_audit(
     last = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
     seq = 1 if last is None else last.seq + 1
     prev = GENESIS if last is None else last.hash
-    when = dt.datetime.fromtimestamp(at, dt.UTC)
+    when = utc(at)
     body = dict(details or {})
     entry = AuditEntry(
         seq=seq, at=when, actor=actor, action=action, subject=subject, details=body, prev_hash=prev,
@@ -150,7 +151,7 @@ def audit_entries(
     return [
         AuditRecord(
             seq=e.seq,
-            at=int((e.at if e.at.tzinfo else e.at.replace(tzinfo=dt.UTC)).timestamp()),
+            at=unix(e.at),
             actor=e.actor,
             action=e.action,
             subject=e.subject,

@@ -15,7 +15,6 @@ No FastAPI imports.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from issuer_service.core.context import IssuerContext
 from issuer_service.db.tables import Device, IssuedCredential, Nonce, Person
+from issuer_service.db.times import unix, utc
 from issuer_service.services.audit import append_audit
 from issuer_service.services.enrollment import (
     EnrollmentRefused,
@@ -75,10 +75,6 @@ class DeviceRevocationError(Exception):
         self.detail = detail
 
 
-def _at(seconds: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class Revocation:
     """What a revocation did: the person's netno, the devices now revoked, the credentials whose
@@ -99,7 +95,7 @@ def revoke_devices(
     ids = [d.id for d in devices]
     for device in devices:
         if device.revoked_at is None:
-            device.revoked_at = _at(now)
+            device.revoked_at = utc(now)
             device.revoked_reason = reason
         revoke_device_tokens(session, device.id, now)
     lists = list(
@@ -178,7 +174,7 @@ def revoke_by_device_key(session: Session, context: IssuerContext, request: str)
     try:
         with session.begin_nested():
             session.add(
-                Nonce(nonce_hash=marker, expires_at=_at(iat + MAX_REQUEST_AGE + leeway), used_at=_at(now))
+                Nonce(nonce_hash=marker, expires_at=utc(iat + MAX_REQUEST_AGE + leeway), used_at=utc(now))
             )
             session.flush()
     except IntegrityError:
@@ -230,7 +226,7 @@ def revoke_by_card(
         person = session.get(Person, enrollment.person_id)
         assert person is not None
         return Revocation(person.netno, _count_revoked(session, person.id), 0)
-    if now >= int(_aware(enrollment.expires_at).timestamp()):
+    if now >= unix(enrollment.expires_at):
         raise EnrollmentRefused("enrollment_unknown", "no such enrollment, or it has expired")
     verified = verify_evidence(context, enrollment, sealed, check_expiry=False)
     person = find_by_lookup(session, lookup_hash(context, verified.attributes.personal_number), lock=True)
@@ -241,9 +237,5 @@ def revoke_by_card(
     enrollment.state = _STATE_REVOKED_BY_CARD
     enrollment.evidence_hash = digest
     enrollment.person_id = person.id
-    enrollment.completed_at = _at(now)
+    enrollment.completed_at = utc(now)
     return Revocation(person.netno, _count_revoked(session, person.id), changed)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -40,6 +40,7 @@ from issuer_service.core.problems import Problem
 from issuer_service.core.security import Admin
 from issuer_service.db.base import transaction
 from issuer_service.db.tables import Device, DisclosureRequest, IssuedCredential, Person
+from issuer_service.db.times import unix, utc
 from issuer_service.services.audit import append_audit
 from issuer_service.services.persons import AttributesUnavailable, decrypt_attributes, find_by_netno
 from netid.credentials.jose import b64url_encode
@@ -114,15 +115,6 @@ class Disclosure:
     devices: tuple[DeviceLog, ...] = field(repr=False)
 
 
-def _ts(value: dt.datetime) -> int:
-    # SQLite hands back naive datetimes; every timestamp here is UTC
-    return int((value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp())
-
-
-def _at(seconds: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC)
-
-
 def _view(row: DisclosureRequest) -> DisclosureView:
     return DisclosureView(
         id=row.id,
@@ -131,9 +123,9 @@ def _view(row: DisclosureRequest) -> DisclosureView:
         reason=row.reason,
         state=row.state,
         requested_by=row.requested_by,
-        requested_at=_ts(row.requested_at),
+        requested_at=unix(row.requested_at),
         decided_by=row.approved_by,
-        decided_at=None if row.approved_at is None else _ts(row.approved_at),
+        decided_at=None if row.approved_at is None else unix(row.approved_at),
     )
 
 
@@ -167,7 +159,7 @@ def request_disclosure(
             case_ref=case_ref,
             reason=reason,
             requested_by=admin.name,
-            requested_at=_at(now),
+            requested_at=utc(now),
             state="pending",
         )
         session.add(row)
@@ -233,8 +225,8 @@ def _issuance_log(session: Session, person: Person) -> tuple[DeviceLog, ...]:
             )
     return tuple(
         DeviceLog(
-            created_at=_ts(d.created_at),
-            revoked_at=None if d.revoked_at is None else _ts(d.revoked_at),
+            created_at=unix(d.created_at),
+            revoked_at=None if d.revoked_at is None else unix(d.revoked_at),
             credentials=tuple(credentials[d.id]),
         )
         for d in devices
@@ -301,7 +293,7 @@ def _approve(
             problem=Problem("unavailable", "the person's record cannot be opened"),
         )
     devices = _issuance_log(session, person)
-    row.state, row.approved_by, row.approved_at = "disclosed", admin.name, _at(now)
+    row.state, row.approved_by, row.approved_at = "disclosed", admin.name, utc(now)
     session.flush()
     append_audit(
         session,
@@ -333,13 +325,13 @@ def _rate_limit(
     limit = context.settings.disclosures_per_day
     count, oldest = session.execute(
         select(func.count(DisclosureRequest.id), func.min(DisclosureRequest.approved_at)).where(
-            DisclosureRequest.state == "disclosed", DisclosureRequest.approved_at > _at(now - WINDOW)
+            DisclosureRequest.state == "disclosed", DisclosureRequest.approved_at > utc(now - WINDOW)
         )
     ).one()
     if count < limit:
         return None
     # the oldest disclosure in the window leaves it then (with a limit of 0, nothing ever will)
-    extra = {"retry_after": max(1, _ts(oldest) + WINDOW - now)} if oldest is not None and limit else {}
+    extra = {"retry_after": max(1, unix(oldest) + WINDOW - now)} if oldest is not None and limit else {}
     return _refuse(
         session,
         row,
@@ -364,7 +356,7 @@ def reject_disclosure(
         row = _load(session, request_id)
         if row.state != "pending":
             raise Problem("conflict", f"this request is already {row.state}")
-        row.state, row.approved_by, row.approved_at = "rejected", admin.name, _at(now)
+        row.state, row.approved_by, row.approved_at = "rejected", admin.name, utc(now)
         session.flush()
         details = {"request": row.id, "case_ref": row.case_ref}
         if reason is not None:

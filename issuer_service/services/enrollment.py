@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from issuer_service.core.context import IssuerContext
 from issuer_service.db.tables import Device, Enrollment, Person, PreAuthorizedCode
+from issuer_service.db.times import unix, utc
 from issuer_service.keys.store import KeyStoreError
 from issuer_service.services.audit import append_audit
 from issuer_service.services.persons import (
@@ -81,18 +82,9 @@ class EnrollmentRefused(IssuanceError):  # noqa: N818 - a refusal with its reaso
         self.extra = dict(extra or {})
 
 
-def _at(seconds: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC)
-
-
-def _seconds(value: dt.datetime) -> int:
-    # SQLite hands back naive datetimes; every timestamp here is UTC
-    return int((value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp())
-
-
 def today(context: IssuerContext) -> dt.date:
     """The calendar date policies are evaluated on: the UTC date of the issuer's clock."""
-    return _at(context.clock()).date()
+    return utc(context.clock()).date()
 
 
 def token_hash(value: str) -> str:
@@ -129,8 +121,8 @@ def start_enrollment(session: Session, context: IssuerContext) -> StartedEnrollm
     enrollment = Enrollment(
         id=b64url_encode(context.rng(18)),
         challenge=context.rng(CHALLENGE_BYTES),
-        created_at=dt.datetime.fromtimestamp(now, dt.UTC),
-        expires_at=dt.datetime.fromtimestamp(now + context.settings.enrollment_ttl, dt.UTC),
+        created_at=utc(now),
+        expires_at=utc(now + context.settings.enrollment_ttl),
         state="pending",
     )
     session.add(enrollment)
@@ -184,7 +176,7 @@ def verify_evidence(
     evidence = _open(context, sealed)
     if not hmac.compare_digest(evidence.enrollment_id.encode(), enrollment.id.encode()):
         raise EnrollmentRefused("evidence_malformed", "the evidence is for another enrollment")
-    now = _at(context.clock())
+    now = utc(context.clock())
     challenge = bytes(enrollment.challenge)
     try:
         verified = verify_document(
@@ -295,7 +287,7 @@ def _replay(
         raise EnrollmentRefused(
             "enrollment_used", "this enrollment was already completed with other evidence"
         )
-    completed = _seconds(enrollment.completed_at) if enrollment.completed_at else 0
+    completed = unix(enrollment.completed_at) if enrollment.completed_at else 0
     if context.clock() >= completed + context.settings.offer_ttl:
         raise EnrollmentRefused("enrollment_unknown", "no such enrollment, or it has expired")
     person = session.get(Person, enrollment.person_id)
@@ -315,7 +307,7 @@ def complete_enrollment(
     evidence_hash = evidence_digest(sealed)
     if enrollment.state != "pending":  # 3. single use; an identical retry gets the same answer
         return _replay(session, context, enrollment, evidence_hash)
-    if now >= _seconds(enrollment.expires_at):
+    if now >= unix(enrollment.expires_at):
         raise EnrollmentRefused("enrollment_unknown", "no such enrollment, or it has expired")
     verified = verify_evidence(context, enrollment, sealed)  # 4-9
     attrs = verified.attributes
@@ -332,7 +324,7 @@ def complete_enrollment(
     _device_key_free(session, person, thumbprint)  # 12
     device = Device(
         id=context.rng(16).hex(), person_id=person.id, key_thumbprint=thumbprint, key_jwk=device_key,
-        created_at=_at(now),
+        created_at=utc(now),
     )  # fmt: skip
     session.add(device)
     session.flush()
@@ -341,14 +333,14 @@ def complete_enrollment(
         PreAuthorizedCode(
             code_hash=token_hash(offer.pre_authorized_code),
             device_id=device.id,
-            expires_at=_at(now + context.settings.offer_ttl),
+            expires_at=utc(now + context.settings.offer_ttl),
         )
     )
     enrollment.state = "completed"
     enrollment.evidence_hash = evidence_hash
     enrollment.person_id = person.id
     enrollment.device_id = device.id
-    enrollment.completed_at = _at(now)
+    enrollment.completed_at = utc(now)
     append_audit(
         session, at=now, actor="wallet", action="enrollment", subject=person.netno,
         details={

@@ -18,7 +18,6 @@ them at once (:func:`purge_expired`, every ``purge_interval`` seconds in each pr
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, or_
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from issuer_service.core.context import IssuerContext
 from issuer_service.db.tables import Enrollment, Nonce, PreAuthorizedCode, Token
+from issuer_service.db.times import utc
 
 __all__ = ["PurgeCounts", "purge_expired"]
 
@@ -47,8 +47,8 @@ class PurgeCounts:
 def purge_expired(session: Session, context: IssuerContext) -> PurgeCounts:
     """Delete what the module docstring lists, as of ``context.clock()``, in the caller's transaction."""
     now = context.clock()
-    at = dt.datetime.fromtimestamp(now, dt.UTC)
-    offer_gone = dt.datetime.fromtimestamp(now - context.settings.offer_ttl, dt.UTC)
+    at = utc(now)
+    offer_gone = utc(now - context.settings.offer_ttl)
     enrollments = session.execute(
         delete(Enrollment).where(
             or_(

@@ -21,7 +21,6 @@ No FastAPI imports.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -39,6 +38,7 @@ from issuer_service.db.tables import (
     RelyingParty,
     Token,
 )
+from issuer_service.db.times import unix, utc
 from issuer_service.services.audit import append_audit
 from issuer_service.services.enrollment import token_hash
 from issuer_service.services.persons import AttributesUnavailable, decrypt_attributes
@@ -67,10 +67,6 @@ _DAY: Final = 86_400
 _TOKEN_BYTES: Final = 32
 _MAX_PARAM: Final = 512
 _RP_ID_MAX: Final = 128
-
-
-def _at(seconds: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
 def _secret(context: IssuerContext) -> str:
@@ -112,9 +108,9 @@ def _grant(session: Session, context: IssuerContext, device_id: str, now: int) -
     session.add_all(
         [
             Token(token_hash=token_hash(access), kind="access", device_id=device_id,
-                  expires_at=_at(now + context.settings.access_token_ttl)),
+                  expires_at=utc(now + context.settings.access_token_ttl)),
             Token(token_hash=token_hash(refresh), kind="refresh", device_id=device_id,
-                  expires_at=_at(now + context.settings.refresh_token_ttl)),
+                  expires_at=utc(now + context.settings.refresh_token_ttl)),
         ]
     )  # fmt: skip
     return TokenGrant(access, refresh, context.settings.access_token_ttl)
@@ -129,14 +125,14 @@ def revoke_device_tokens(session: Session, device_id: str, now: int) -> None:
     """End every token and unredeemed pre-authorized code of ``device_id`` now."""
     session.execute(
         update(Token)
-        .where(Token.device_id == device_id, Token.expires_at > _at(now))
-        .values(expires_at=_at(now))
+        .where(Token.device_id == device_id, Token.expires_at > utc(now))
+        .values(expires_at=utc(now))
         .execution_options(synchronize_session=False)
     )
     session.execute(
         update(PreAuthorizedCode)
         .where(PreAuthorizedCode.device_id == device_id, PreAuthorizedCode.redeemed_at.is_(None))
-        .values(redeemed_at=_at(now))
+        .values(redeemed_at=utc(now))
         .execution_options(synchronize_session=False)
     )
 
@@ -154,11 +150,11 @@ def redeem_token(session: Session, context: IssuerContext, form: Mapping[str, st
         code = session.scalars(
             select(PreAuthorizedCode).where(PreAuthorizedCode.code_hash == digest).with_for_update()
         ).first()
-        if code is None or code.redeemed_at is not None or now >= _seconds(code.expires_at):
+        if code is None or code.redeemed_at is not None or now >= unix(code.expires_at):
             raise IssuanceError("invalid_grant", "the pre-authorized code is unknown, used or expired")
         if not _device_usable(session, code.device_id):
             raise IssuanceError("invalid_grant", "the device's credentials were revoked")
-        code.redeemed_at = _at(now)
+        code.redeemed_at = utc(now)
         return _grant(session, context, code.device_id, now)
     if grant_type == "refresh_token":
         digest = token_hash(_param(form, "refresh_token"))
@@ -172,15 +168,11 @@ def redeem_token(session: Session, context: IssuerContext, form: Mapping[str, st
         if token.used_at is not None:
             revoke_device_tokens(session, token.device_id, now)
             raise RefreshTokenReuse
-        if now >= _seconds(token.expires_at):
+        if now >= unix(token.expires_at):
             raise IssuanceError("invalid_grant", "the refresh token is unknown, used or expired")
-        token.used_at = _at(now)
+        token.used_at = utc(now)
         return _grant(session, context, token.device_id, now)
     raise IssuanceError("unsupported_grant_type", "use the pre-authorized code or refresh_token grant")
-
-
-def _seconds(value: dt.datetime) -> int:
-    return int((value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp())
 
 
 # --- nonce --------------------------------------------------------------------------------------------
@@ -190,7 +182,7 @@ def issue_nonce(session: Session, context: IssuerContext) -> str:
     """A fresh ``c_nonce``, valid for ``c_nonce_ttl`` seconds, single use."""
     nonce = _secret(context)
     session.add(
-        Nonce(nonce_hash=token_hash(nonce), expires_at=_at(context.clock() + context.settings.c_nonce_ttl))
+        Nonce(nonce_hash=token_hash(nonce), expires_at=utc(context.clock() + context.settings.c_nonce_ttl))
     )
     return nonce
 
@@ -199,8 +191,8 @@ def _consume_nonce(session: Session, nonce: str, now: int) -> bool:
     """Mark ``nonce`` used if it is current and unused; atomic (one conditional UPDATE)."""
     result = session.execute(
         update(Nonce)
-        .where(Nonce.nonce_hash == token_hash(nonce), Nonce.used_at.is_(None), Nonce.expires_at > _at(now))
-        .values(used_at=_at(now))
+        .where(Nonce.nonce_hash == token_hash(nonce), Nonce.used_at.is_(None), Nonce.expires_at > utc(now))
+        .values(used_at=utc(now))
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
@@ -225,7 +217,7 @@ def authenticate(session: Session, context: IssuerContext, authorization: str | 
     if device.revoked_at is not None:
         # said even when revocation has ended the token: the wallet learns to re-enroll, not to retry
         raise IssuanceError("device_revoked", "this device's credentials were revoked")
-    if context.clock() >= _seconds(token.expires_at):
+    if context.clock() >= unix(token.expires_at):
         raise IssuanceError("invalid_token", "the access token is unknown or expired")
     return device
 
@@ -332,7 +324,7 @@ def issue_credentials(
     rows = [
         IssuedCredential(
             status=0, device_id=device.id, configuration_id=request.configuration_id, rp_id=request.rp_id,
-            iat=base_iat - d * _DAY, exp=base_exp - d * _DAY, issued_at=_at(now),
+            iat=base_iat - d * _DAY, exp=base_exp - d * _DAY, issued_at=utc(now),
         )
         for d in offsets
     ]  # fmt: skip

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from issuer_service.core.config import Settings
 from issuer_service.db.tables import IssuerKeyRecord
+from issuer_service.db.times import aware
 from issuer_service.keys.store import KeyStore, SigningAlg
 from issuer_service.services.audit import append_audit
 from netid.credentials.trust import PURPOSE_MEMBER, KeyPurpose
@@ -57,11 +58,6 @@ class Rotation:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands back naive datetimes; every timestamp here is UTC
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +193,9 @@ class KeyService:
         for record in records:
             if record.retired_at is None:
                 current[record.purpose] = record  # the newest active key of a purpose signs
-            until = _aware(record.publish_until)
-            if record.purpose in SIGNING_PURPOSES and (record.retired_at is None or (until and until > now)):
+            until = record.publish_until
+            published_now = until is not None and aware(until) > now
+            if record.purpose in SIGNING_PURPOSES and (record.retired_at is None or published_now):
                 published.append(dict(record.public_jwk))
         missing = [p for p in (*SIGNING_PURPOSES, "enrollment") if p not in current]
         if missing:

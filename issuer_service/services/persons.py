@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from issuer_service.core.context import IssuerContext
 from issuer_service.db.tables import Person
+from issuer_service.db.times import utc
 from netid.credentials.netno import generate_netno
 from netid.issuance import IdentityAttributes
 
@@ -60,10 +61,6 @@ _MAX_NETNO_DRAWS: Final = 16
 class AttributesUnavailable(Exception):  # noqa: N818 - a state, like pyca's InvalidTag
     """A person's attributes cannot be opened: the KEK they were wrapped with is not in this key store,
     or the record was altered. Never carries any of the data."""
-
-
-def _at(seconds: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
 def lookup_hash(context: IssuerContext, personal_number: str) -> str:
@@ -202,7 +199,7 @@ def _refresh_attributes(
         return False
     person.attributes_ct, person.attributes_dek, person.kek_id = _seal(context, person.id, attrs)
     person.chip_auth = attrs.chip_auth
-    person.updated_at = _at(now)
+    person.updated_at = utc(now)
     return True
 
 
@@ -229,7 +226,7 @@ def get_or_create_person(
         person = Person(
             id=person_id, lookup_hash=digest, netno=generate_netno(context.rng), attributes_ct=ciphertext,
             attributes_dek=wrapped, kek_id=kek_name, chip_auth=attrs.chip_auth, guardian_id=guardian_id,
-            created_at=_at(now), updated_at=_at(now),
+            created_at=utc(now), updated_at=utc(now),
         )  # fmt: skip
         try:
             with session.begin_nested():

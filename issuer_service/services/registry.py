@@ -19,7 +19,6 @@ Service functions over a session and the process context; no FastAPI imports. Er
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session
 from issuer_service.core.context import IssuerContext
 from issuer_service.core.problems import Problem
 from issuer_service.db.tables import RelyingParty
+from issuer_service.db.times import unix, utc
 from issuer_service.services.audit import append_audit
 from issuer_service.services.keys import RP_CERTIFICATE_VALIDITY
 from issuer_service.services.status import claim_entries, list_uri, retire_rp_entry, status_changed
@@ -118,11 +118,6 @@ class RpRecord:
     updated_at: int
 
 
-def _ts(value: dt.datetime) -> int:
-    # SQLite hands back naive datetimes; every timestamp here is UTC
-    return int((value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp())
-
-
 def _record(context: IssuerContext, row: RelyingParty) -> RpRecord:
     return RpRecord(
         spec=_spec_of(row),
@@ -131,8 +126,8 @@ def _record(context: IssuerContext, row: RelyingParty) -> RpRecord:
         status_idx=row.status_idx,
         certificate=row.certificate,
         certificate_exp=row.certificate_exp,
-        created_at=_ts(row.created_at),
-        updated_at=_ts(row.updated_at),
+        created_at=unix(row.created_at),
+        updated_at=unix(row.updated_at),
     )
 
 
@@ -229,7 +224,7 @@ def register_rp(session: Session, context: IssuerContext, spec: RpSpec, *, actor
     if session.get(RelyingParty, spec.rp_id) is not None:
         raise Problem("conflict", "an RP with this rp_id is already registered")
     now = context.clock()
-    when = dt.datetime.fromtimestamp(now, dt.UTC)
+    when = utc(now)
     row = RelyingParty(
         **spec_values(spec),
         state="active",
@@ -308,7 +303,7 @@ def update_rp(
     now = context.clock()
     for name in changed:
         setattr(row, name, _canon(getattr(after, name)))
-    row.updated_at = dt.datetime.fromtimestamp(now, dt.UTC)
+    row.updated_at = utc(now)
     details: dict[str, Any] = {"changed": changed}
     if changed:
         if session.get_bind().dialect.name == "postgresql":  # RP entries are claimed one at a time
@@ -357,7 +352,7 @@ def change_rp_state(
     previous = row.state
     now = context.clock()
     row.state = target
-    row.updated_at = dt.datetime.fromtimestamp(now, dt.UTC)
+    row.updated_at = utc(now)
     session.flush()
     status_changed(session, row.status_list_id)
     details: dict[str, Any] = {"from": previous, "to": target}

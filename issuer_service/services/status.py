@@ -25,7 +25,6 @@ seconds, and every status change bumps the version.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -37,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from issuer_service.core.context import CachedToken, IssuerContext
 from issuer_service.db.tables import IssuedCredential, RelyingParty, RetiredRpEntry, StatusListRecord
+from issuer_service.db.times import utc
 from netid.credentials.status_list import StatusList
 from netid.issuance.status_lists import MAX_FILL
 from netid.issuance.status_lists import status_list_token as sign_status_list
@@ -92,7 +92,7 @@ def _open_lists(session: Session, context: IssuerContext, purpose: ListPurpose) 
             used=0,
             closed=False,
             version=0,
-            created_at=dt.datetime.fromtimestamp(context.clock(), dt.UTC),
+            created_at=utc(context.clock()),
         )
         session.add(record)
         session.flush()
@@ -146,7 +146,7 @@ def retire_rp_entry(session: Session, context: IssuerContext, row: RelyingParty)
     session.add(
         RetiredRpEntry(
             status_list_id=old[0], status_idx=old[1], rp_id=row.rp_id, certificate_exp=row.certificate_exp,
-            retired_at=dt.datetime.fromtimestamp(context.clock(), dt.UTC),
+            retired_at=utc(context.clock()),
         )
     )  # fmt: skip
     session.flush()
