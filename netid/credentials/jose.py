@@ -433,6 +433,25 @@ class LocalSigner:
 # --- compact JWS --------------------------------------------------------------------------------------
 
 
+def jws_header(
+    alg: str, *, typ: str, kid: str | None = None, extra_headers: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The protected header :func:`sign_jws` writes: ``{"alg", "typ", "kid"?, **extra_headers}``.
+    :class:`UsageError` for an algorithm outside the allow-list, or ``extra_headers`` that set ``alg``,
+    ``typ``, ``kid``, ``crit`` or ``b64``."""
+    if alg not in ALLOWED_ALGORITHMS:
+        raise UsageError(f"unsupported algorithm {alg!r}")
+    header: dict[str, Any] = {"alg": alg, "typ": typ}
+    if kid is not None:
+        header["kid"] = kid
+    if extra_headers:
+        for name, value in extra_headers.items():
+            if name in ("alg", "typ", "kid", "crit", "b64"):
+                raise UsageError(f"header {name!r} cannot be set through extra_headers")
+            header[name] = value
+    return header
+
+
 def sign_jws(
     payload: Mapping[str, Any],
     key: SigningKey | JwsSigner,
@@ -448,17 +467,7 @@ def sign_jws(
     ``typ`` or ``kid`` (pass those as arguments) nor ``crit``/``b64`` (unsupported here).
     """
     signer = key if isinstance(key, JwsSigner) else LocalSigner(key)
-    alg = signer.alg
-    if alg not in ALLOWED_ALGORITHMS:
-        raise UsageError(f"unsupported algorithm {alg!r}")
-    header: dict[str, Any] = {"alg": alg, "typ": typ}
-    if kid is not None:
-        header["kid"] = kid
-    if extra_headers:
-        for name, value in extra_headers.items():
-            if name in ("alg", "typ", "kid", "crit", "b64"):
-                raise UsageError(f"header {name!r} cannot be set through extra_headers")
-            header[name] = value
+    header = jws_header(signer.alg, typ=typ, kid=kid, extra_headers=extra_headers)
     signing_input = f"{b64url_encode(json_dumps(header))}.{b64url_encode(json_dumps(dict(payload)))}"
     sig = signer.sign(signing_input.encode("ascii"))
     return f"{signing_input}.{b64url_encode(sig)}"

@@ -38,11 +38,11 @@ import pybase64
 
 from netid.credentials._b64 import b64url_encode
 from netid.credentials.jose import (
-    ALLOWED_ALGORITHMS,
     JwsSigner,
     LocalSigner,
     SigningKey,
     json_dumps,
+    jws_header,
     sign_jws,
 )
 from netid.credentials.sdjwt.codec import SALT_BYTES, SD_ALG, Disclosure
@@ -320,17 +320,7 @@ def _header_segment(
 ) -> bytes:
     """``base64url(header) + "."``: the header :func:`~netid.credentials.jose.sign_jws` writes, with its
     checks (``jose.py`` signs one token per call; the batch test compares the bytes)."""
-    alg = signer.alg
-    if alg not in ALLOWED_ALGORITHMS:
-        raise UsageError(f"unsupported algorithm {alg!r}")
-    header: dict[str, Any] = {"alg": alg, "typ": typ}
-    if kid is not None:
-        header["kid"] = kid
-    if extra_headers:
-        for name, value in extra_headers.items():
-            if name in ("alg", "typ", "kid", "crit", "b64"):
-                raise UsageError(f"header {name!r} cannot be set through extra_headers")
-            header[name] = value
+    header = jws_header(signer.alg, typ=typ, kid=kid, extra_headers=extra_headers)
     return _encode(json_dumps(header), b"-_").rstrip(b"=") + b"."
 
 
