@@ -23,9 +23,9 @@ cheap and optional backends stay optional):
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from netid._lazy import lazy_exports
 from netid.errors import (
     ISSUANCE_CODES,
     VERIFICATION_CODES,
@@ -173,17 +173,15 @@ def _version() -> str:
         return "0+unknown"
 
 
+_lazy_getattr, _lazy_dir = lazy_exports(__name__, _LAZY, globals())
+
+
 def __getattr__(name: str) -> Any:
     if name == "__version__":
         value = globals()["__version__"] = _version()
         return value
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'netid' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _lazy_getattr(name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
+    return sorted({*_lazy_dir(), "__version__"})

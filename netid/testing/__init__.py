@@ -22,8 +22,9 @@ True
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from netid._lazy import lazy_exports
 
 # Loaded on first use: opening a "sim:" reader imports netid.testing.cards only, not the verifier,
 # wallet and issuer that the test world needs.
@@ -59,14 +60,4 @@ if TYPE_CHECKING:
     from netid.testing.world import DetRng, TestClock, TestWorld, fixed_key, test_person
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'netid.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -31,9 +31,9 @@ Everything here is what an RP runs; what it shares with wallets (certificates, r
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from netid._lazy import lazy_exports
 from netid.credentials.status_source import CachedStatusLists, StatusListSource
 from netid.credentials.trust import IssuerTrust
 from netid.oid4vp.certificate import RpCertificate
@@ -115,14 +115,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

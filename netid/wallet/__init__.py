@@ -6,9 +6,9 @@ ONLY :class:`SimulatedFaceMatcher`)."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from netid._lazy import lazy_exports
 from netid.wallet.consent import ConsentPrompt, build_consent_prompt
 from netid.wallet.in_person import answer_counter
 from netid.wallet.keystore import DeviceKeyStore, SoftwareKeyStore
@@ -106,10 +106,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'netid.wallet' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
