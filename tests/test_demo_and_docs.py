@@ -106,3 +106,65 @@ def test_documented_examples_run(doc: str) -> None:
     namespace: dict[str, object] = {}
     for block in blocks:  # blocks build on each other, as a reader would run them
         exec(compile(block, f"{doc}:example", "exec"), namespace)
+
+
+# a path in backquotes (Markdown's single or reStructuredText's double), optionally with a test name:
+# `tests/x.py`, ``tests/x.py::test_y``, `docs/issuer.md`
+_CITED = re.compile(
+    r"``?((?:tests|specs|docs|netid|issuer_service|relying_party_example|bench|scripts)/[\w./-]+)(?:::(\w+))?``?"
+)
+_DOCUMENTS = [
+    "README.md",
+    "CHANGELOG.md",
+    *(f"{d}/{p.name}" for d in ("specs", "docs") for p in sorted((ROOT / d).glob("*.md"))),
+]
+_SOURCE_TREES = ("netid", "issuer_service", "relying_party_example", "tests", "bench", "scripts")
+
+
+def cited_paths(text: str) -> list[tuple[str, str | None]]:
+    """Every repository path (and ``::test`` name) a document or docstring cites in backquotes."""
+    return [(m.group(1).rstrip("."), m.group(2)) for m in _CITED.finditer(text)]
+
+
+def _missing(text: str) -> list[str]:
+    missing = []
+    for path, test in cited_paths(text):
+        target = ROOT / path
+        if not target.exists():
+            missing.append(path)
+        elif test is not None and not re.search(rf"^\s*(?:async )?def {test}\(", target.read_text(), re.M):
+            missing.append(f"{path}::{test}")
+    # the design brief the project started from is not in the repository: cite the spec that replaced it
+    missing += [
+        f"the design brief ({m.group(0)})" for m in re.finditer(r"DESIGN(?:\.md)?`*\s*§\s*[\d.]+", text)
+    ]
+    return missing
+
+
+def test_the_citation_finder_sees_paths_and_test_names() -> None:
+    text = "see `tests/a.py::test_b`, ``docs/c.md`` and `netid/verifier/`; not `pip install x` or `tests`"
+    assert cited_paths(text) == [("tests/a.py", "test_b"), ("docs/c.md", None), ("netid/verifier/", None)]
+    assert _missing("`tests/no_such_file.py` and `tests/test_layers.py::test_no_such_test`") == [
+        "tests/no_such_file.py",
+        "tests/test_layers.py::test_no_such_test",
+    ]
+    assert _missing("as ``DESIGN.md`` §7.5 says, and DESIGN §6") == [
+        "the design brief (DESIGN.md`` §7.5)",
+        "the design brief (DESIGN §6)",
+    ]
+
+
+@pytest.mark.parametrize("doc", _DOCUMENTS)
+def test_every_cited_file_and_test_exists(doc: str) -> None:
+    # the privacy table of specs/protocol.md §8 names the test of each property: a renamed or moved test
+    # must not leave a property pointing at nothing
+    assert _missing((ROOT / doc).read_text(encoding="utf-8")) == [], (
+        f"{doc} cites what is not in the repository"
+    )
+
+
+def test_every_file_a_docstring_cites_exists() -> None:
+    this = Path(__file__).resolve()  # its examples cite missing files on purpose
+    sources = [p for tree in _SOURCE_TREES for p in sorted((ROOT / tree).rglob("*.py")) if p != this]
+    missing = {str(p.relative_to(ROOT)): m for p in sources if (m := _missing(p.read_text(encoding="utf-8")))}
+    assert missing == {}

@@ -1,7 +1,7 @@
 """Face verification on the holder's device: a live face against the portrait read from the ID card.
 
 The national service lets a person confirm a presentation with their face (CTID's "刷脸"); NetID keeps
-that, with the rules that make it acceptable (``DESIGN.md`` §7.5):
+that, with the rules that make it acceptable (``specs/protocol.md`` §8; ``tests/wallet/test_face.py``):
 
 - **Face data never leaves the device.** The portrait (DG2) is read from the card's chip and kept only in
   the wallet's encrypted store (:class:`FaceRecord`), and only when the person opts in

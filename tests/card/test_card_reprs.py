@@ -1,5 +1,5 @@
-"""DESIGN §7.4: no repr in the card layer shows the personal number, birth date, document number, CAN or a
-session key, so none of them can reach a log through a traceback or a debug print."""
+"""specs/protocol.md §8: no repr in the card layer shows the personal number, birth date, document number,
+CAN or a session key, so none of them can reach a log through a traceback or a debug print."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""DESIGN §7 invariant 4 at the issuer: after a run of enrollments (adults, a minor with a guardian, a renewed
-card, refusals, refresh, revocation), neither a dump of every table nor any log line nor any error answer
-contains a personal number, name, birth date, document number or portrait bytes of the enrolled persons —
-scanned with the project's leak scanner (netid.testing.leaks), with positive controls that plant each kind
-of value and prove the scan finds it."""
+"""specs/protocol.md §8, the issuer's row: after a run of enrollments (adults, a minor with a guardian, a
+renewed card, refusals, refresh, revocation), neither a dump of every table nor any log line nor any error
+answer contains a personal number, name, birth date, document number or portrait bytes of the enrolled
+persons — scanned with the project's leak scanner (netid.testing.leaks), with positive controls that plant
+each kind of value and prove the scan finds it."""
 
 from __future__ import annotations
 
