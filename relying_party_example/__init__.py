@@ -11,7 +11,8 @@ It is what an app developer builds on :mod:`netid.verifier.http` (``pip install 
 - :mod:`~relying_party_example.settings` — :class:`ShopSettings` from ``NETID_SHOP_*``;
 - :mod:`~relying_party_example.register` — the shop's keys and RP access certificate from the issuer;
 - :mod:`~relying_party_example.services` — its relying party and its in-person counter;
-- :mod:`~relying_party_example.session` — the signed session cookie.
+- :mod:`~relying_party_example.session` — the signed session cookie;
+- :mod:`~relying_party_example.telemetry` — what OpenTelemetry may see of a request: no secret of its URL.
 
 ``make demo`` runs it against a local issuer with a simulated card and wallet; ``make serve`` leaves both
 running for a person to click through.

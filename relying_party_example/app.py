@@ -24,12 +24,23 @@ Each check starts two transactions — one shown as the QR code, one behind the 
 answers are released only with the ``response_code`` of the wallet's redirect) — and keeps both ids in
 the signed session cookie (:mod:`relying_party_example.session`), so an answer lands only in the
 browser that asked.
+
+Telemetry (FastAPI 0.165 and later): FastAPI records OpenTelemetry spans, request metrics and log records
+of failures once providers are configured, and nothing before. Pass them to :func:`create_app` as
+``telemetry={"tracer_provider": …, "meter_provider": …, "logger_provider": …}``
+(``fastapi.telemetry.TelemetryConfig``), or, for ``python -m relying_party_example serve``, set the
+process's providers: run it under ``opentelemetry-instrument``, or set ``FASTAPI_OTEL_AUTO_CONFIGURE=true``
+and ``OTEL_EXPORTER_OTLP_ENDPOINT`` with ``fastapi[opentelemetry]`` installed. Either way the recorded URL
+holds no secret: the callback's query is ``response_code=REDACTED`` and the NetID router's transaction ids
+are ``/netid/request/REDACTED`` (:mod:`relying_party_example.telemetry`); headers (the session cookie) and
+bodies are never recorded. ``tests/relying_party_example/test_telemetry.py`` scans what is recorded.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -57,6 +68,7 @@ from relying_party_example.session import (
     ShopSession,
 )
 from relying_party_example.settings import ShopSettings
+from relying_party_example.telemetry import PrivateUrlApp, parameter_prefixes, telemetry_option
 
 __all__ = ["SHOP_NAME", "create_app", "qr_svg"]
 
@@ -166,9 +178,18 @@ def _failure_text(code: str | None) -> tuple[str, str]:
     return "That answer could not be verified", f"Nothing was recorded. (code: {code or 'unknown'})"
 
 
-def create_app(settings: ShopSettings, *, services: ShopServices | None = None) -> FastAPI:
+def create_app(
+    settings: ShopSettings,
+    *,
+    services: ShopServices | None = None,
+    telemetry: Mapping[str, Any] | None = None,
+) -> FastAPI:
     """The shop, configured by ``settings``; ``services`` (default: :func:`build_services` of the
-    settings) gives tests their own relying party, counter and clock."""
+    settings) gives tests their own relying party, counter and clock. ``telemetry`` is FastAPI's
+    OpenTelemetry configuration (``fastapi.telemetry.TelemetryConfig``, FastAPI 0.165 and later); by
+    default FastAPI uses the process's global providers and records nothing while none is configured.
+    Either way, what it records of a URL holds no ``response_code`` and no transaction id
+    (:mod:`~relying_party_example.telemetry`)."""
     services = services if services is not None else build_services(settings)
     rp = services.rp
     clock = services.clock
@@ -177,11 +198,19 @@ def create_app(settings: ShopSettings, *, services: ShopServices | None = None) 
     secure_cookie = rp.base_url.startswith("https://")
     callback_uri = f"{rp.base_url}/check/callback"
 
-    app = FastAPI(title="Example Shop — a NetID relying party", docs_url=None, redoc_url=None)
+    router = netid_router(rp)
+    app = PrivateUrlApp(
+        # the router's path parameters are transaction ids: telemetry sees /netid/request/REDACTED
+        hidden_paths=parameter_prefixes(router.routes),
+        title="Example Shop — a NetID relying party",
+        docs_url=None,
+        redoc_url=None,
+        **telemetry_option(telemetry),
+    )
     app.state.services = services
     app.add_middleware(_SecurityHeaders)
     app.add_middleware(_AccessLog)
-    app.include_router(netid_router(rp))
+    app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     # --- helpers -----------------------------------------------------------------------------------

@@ -59,13 +59,16 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
 
     ``read_only`` (SQLite only matters): transactions that never write begin deferred, taking no write
     lock — for reads made while a request transaction of the same process may hold it (the key ring).
+    A failed statement's error never quotes its values (``hide_parameters``): errors reach the log.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 10}, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_deferred if read_only else _sqlite_begin_immediate)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient
 from netid.credentials.status_source import CachedStatusLists
 from netid.testing.world import TestWorld, fixed_key
 from netid.verifier import CounterVerifier
-from netid.verifier.http import RelyingParty
+from netid.verifier.http import RelyingParty, TransactionStore
 from netid.wallet import PresentationResponse
 from relying_party_example import ShopServices, ShopSettings, create_app
 from relying_party_example.register import PURPOSES, SHOP_PREDICATES, response_uri_prefix
@@ -92,10 +93,19 @@ class Shop:
         return body
 
 
-def make_shop(*, age: int = 36, anonymous: int = 6, scoped: int = 3, request_ttl: int = 300) -> Shop:
+def make_shop(
+    *,
+    age: int = 36,
+    anonymous: int = 6,
+    scoped: int = 3,
+    request_ttl: int = 300,
+    telemetry: Mapping[str, Any] | None = None,
+    store: TransactionStore | None = None,
+) -> Shop:
     """A shop registered with the world's issuer for per-transaction response URIs under :data:`BASE`; the
     world's wallet holds ``anonymous`` and ``scoped`` (for the shop's sector) netcerts for a test person
-    of ``age``."""
+    of ``age``. ``telemetry``: FastAPI's OpenTelemetry configuration for the shop's app; ``store``: its
+    transaction store (default: in memory)."""
     world = TestWorld.create(age=age, credentials=anonymous)
     if scoped:
         world.mint(scoped, kind="rp")
@@ -116,6 +126,7 @@ def make_shop(*, age: int = 36, anonymous: int = 6, scoped: int = 3, request_ttl
         clock=world.clock,
         rng=world.rng,
         request_ttl=request_ttl,
+        store=store,
     )
     counter = Counter(
         signing_key=world.rp_key,
@@ -132,5 +143,5 @@ def make_shop(*, age: int = 36, anonymous: int = 6, scoped: int = 3, request_ttl
     services = ShopServices(rp=rp, counter=counter, rp_id=world.sector, issuer_url=world.profile.issuer,
                             clock=world.clock)  # fmt: skip
     settings = ShopSettings(rp_file=Path("not-read.json"), session_secret=SECRET, request_ttl=request_ttl)
-    app = create_app(settings, services=services)
+    app = create_app(settings, services=services, telemetry=telemetry)
     return Shop(world, app, services, TestClient(app, base_url=BASE, follow_redirects=False))

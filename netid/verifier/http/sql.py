@@ -63,10 +63,13 @@ _PURGE_CHUNK: Final = 500
 class SqlTransactionStore:
     """Transactions in the database at ``engine`` (an :class:`~sqlalchemy.Engine` or a URL). Creates its
     tables if they do not exist. Parsed requests of recently read transactions are cached in memory
-    (they never change)."""
+    (they never change). An engine made from a URL hides statement values from its errors; one passed in
+    should be created with ``hide_parameters=True`` for the same reason."""
 
     def __init__(self, engine: Engine | str, *, table_prefix: str = "netid_") -> None:
-        self.engine = create_engine(engine) if isinstance(engine, str) else engine
+        # hide_parameters: a failed statement's error would otherwise quote its values — a transaction id, a
+        # state or a same-device response_code — into a message that logs and telemetry keep
+        self.engine = create_engine(engine, hide_parameters=True) if isinstance(engine, str) else engine
         self.metadata = MetaData()
         self.transactions = Table(
             f"{table_prefix}transactions",
