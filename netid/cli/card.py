@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from rich.console import Console
@@ -39,6 +39,9 @@ from netid.errors import (
     PassiveAuthenticationError,
     UsageError,
 )
+
+if TYPE_CHECKING:
+    from netid.testing.cards import TestCard
 
 # --- netid card readers ---------------------------------------------------------------------------------
 
@@ -332,24 +335,48 @@ def load_trust_store(paths: list[str]) -> CscaTrustStore:
     return store
 
 
-def read_command(out: Output, args: argparse.Namespace) -> ExitCode:
-    reader_spec: str = args.reader
-    key = _access_key(args.mrz, args.can)
-    store = load_trust_store(args.trust)
-    reader = open_reader(reader_spec)  # an unknown or malformed spec is refused before anything else
-    kind, _, rest = reader_spec.strip().partition(":")
+@dataclass(frozen=True)
+class CardTarget:
+    """The card a command reads, from its ``--reader``, ``--mrz``/``--can`` and ``--trust`` options: the
+    ``reader``, the ``access_key``, the CSCAs to ``trust`` and, behind a ``sim`` reader, the TEST
+    ``test_card`` (its person, its portrait; ``None`` for a real reader)."""
+
+    reader: CardReader
+    access_key: AccessKey
+    trust: CscaTrustStore
+    test_card: TestCard | None
+
+
+def open_card(spec: str, *, mrz: str | None, can: str | None, trust: list[str]) -> CardTarget:
+    """The one way a command gets at a card (``card read``, ``enroll``, ``face enable``). A malformed
+    ``--can``/``--mrz``, ``--trust`` file or reader spec is refused before anything touches the reader; a
+    real card without an access key is a usage error."""
+    key = _access_key(mrz, can)
+    store = load_trust_store(trust)
+    reader = open_reader(spec)  # an unknown or malformed spec is refused before anything else
+    kind, _, rest = spec.strip().partition(":")
+    test_card = None
     if kind.lower() == "sim":
         # the simulated card is a test-kit card: its MRZ and its (TEST ONLY) CSCA are known
         from netid.testing.cards import simulator_card  # only the simulator needs the test kit
 
-        card = simulator_card(rest)
-        key = key or card.access_key
-        store.add(card.pki.csca_certificate)
+        test_card = simulator_card(rest)
+        key = key or test_card.access_key
+        store.add(test_card.pki.csca_certificate)
     if key is None:
         raise UsageError("give the card's --mrz DOCNO,YYMMDD,YYMMDD or its --can NNNNNN")
+    return CardTarget(reader, key, store, test_card)
+
+
+def read_command(out: Output, args: argparse.Namespace) -> ExitCode:
+    reader_spec: str = args.reader
+    card = open_card(reader_spec, mrz=args.mrz, can=args.can, trust=args.trust)
+    reader, store = card.reader, card.trust
     challenge = os.urandom(8)  # fresh for this read: the chip must answer exactly this one
     try:
-        readout = read_with_progress(out.console, reader, key, aa_challenge=challenge, timeout=args.timeout)
+        readout = read_with_progress(
+            out.console, reader, card.access_key, aa_challenge=challenge, timeout=args.timeout
+        )
     except ParseError as exc:
         raise CardError(f"the card sent data NetID cannot read ({exc})") from exc
     report = verify_readout(readout, lambda: verify_document(readout, store, challenge=challenge))

@@ -38,7 +38,8 @@ EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.FILE: "a file given on the command line cannot be read, parsed or written (`--trust`, `--out`)",
     ExitCode.MISSING_PACKAGE: "an optional package is not installed: a reader backend, or rich",
     ExitCode.NETWORK: "the issuer or a relying party was unreachable or refused: its problem code is shown",
-    ExitCode.REFUSED: "the wallet refused a request (outside the RP's certificate, badly signed, declined)",
+    ExitCode.REFUSED: "the wallet refused a request (outside the RP's certificate, badly signed, declined) "
+    "or to enable face verification (not the enrolled card, no guardian's consent, another face)",
     ExitCode.FAILED: "another failure NetID reported; the message says which",
     ExitCode.PIN: "wrong wallet PIN or recovery code (the message says how many tries are left), or locked",
     ExitCode.INTERNAL: "a bug in NetID: the traceback is printed; please report it",

@@ -31,6 +31,7 @@ examples:
   netid present 'openid4vp://?client_id=…&request_uri=…'
                                               answer an app's request (its QR code's text)
   netid credentials | log | revoke | refresh  the wallet's netcerts, your own log, this device
+  netid face enable | disable | status        opt in to or out of face verification (the PIN always works)
   netid pin change | unlock,  netid wallet wipe"""
 
 READER_HELP = (
@@ -120,22 +121,30 @@ def _add_card(commands: argparse._SubParsersAction[Any], common: argparse.Argume
         ),
     )
     read.set_defaults(handler="netid.cli.card:read_command", help_parser=read)
-    read.add_argument("--reader", default="sim", metavar="SPEC", help=READER_HELP)
-    key = read.add_mutually_exclusive_group()
+    _add_card_options(read, trust=True)
+
+
+def _add_card_options(parser: argparse.ArgumentParser, *, trust: bool) -> None:
+    """What every command that reads a card takes (netid.cli.card.open_card reads them): the reader, the
+    card's access key and how long to wait; with ``trust``, the CSCA certificates to verify it against."""
+    parser.add_argument("--reader", default="sim", metavar="SPEC", help=READER_HELP)
+    key = parser.add_mutually_exclusive_group()
     key.add_argument(
         "--mrz",
         metavar="DOCNO,YYMMDD,YYMMDD",
         help="document number, birth date and expiry date, as printed in the MRZ",
     )
     key.add_argument("--can", metavar="NNNNNN", help="the card access number printed on the card")
-    read.add_argument(
-        "--trust",
-        metavar="CSCA.pem",
-        action="append",
-        default=[],
-        help="a trusted CSCA certificate file (PEM with one or more certificates, or DER); repeatable",
-    )
-    read.add_argument(
+    if trust:
+        parser.add_argument(
+            "--trust",
+            metavar="CSCA.pem",
+            action="append",
+            default=[],
+            help="a trusted CSCA certificate file (PEM with one or more certificates, or DER); repeatable "
+            "(a sim card's TEST CSCA is trusted without it)",
+        )
+    parser.add_argument(
         "--timeout",
         type=_positive_seconds,
         default=15.0,
@@ -203,21 +212,9 @@ def _add_wallet(commands: argparse._SubParsersAction[Any], common: argparse.Argu
     )
     enroll.set_defaults(handler=f"{handlers}:enroll_command", help_parser=enroll)
     enroll.add_argument("--issuer", required=True, metavar="URL", help="the issuer's URL (https)")
-    enroll.add_argument("--reader", default="sim", metavar="SPEC", help=READER_HELP)
-    key = enroll.add_mutually_exclusive_group()
-    key.add_argument(
-        "--mrz", metavar="DOCNO,YYMMDD,YYMMDD", help="document number, birth date and expiry date (MRZ)"
-    )
-    key.add_argument("--can", metavar="NNNNNN", help="the card access number printed on the card")
+    _add_card_options(enroll, trust=False)  # the issuer verifies the card against its own CSCA list
     enroll.add_argument(
         "--batch", type=_positive_count, default=30, metavar="N", help="netcerts to fetch (default 30)"
-    )
-    enroll.add_argument(
-        "--timeout",
-        type=_positive_seconds,
-        default=15.0,
-        metavar="SECONDS",
-        help="how long to wait for a card",
     )
 
     present = commands.add_parser(
@@ -249,8 +246,9 @@ def _add_wallet(commands: argparse._SubParsersAction[Any], common: argparse.Argu
         choices=("pin", "face"),
         default="pin",
         help="how you confirm: pin (the wallet PIN; always possible) or face (the PIN and your face against "
-        "your card's portrait, on this device only). Real face capture is for platform apps with a camera: "
-        "this command has none, and uses the TEST ONLY face simulator only when NETID_TEST_FACE is set",
+        "your card's portrait, on this device only; `netid face enable` turns it on). Real face capture is "
+        "for platform apps with a camera: this command has none, and uses the TEST ONLY face simulator only "
+        "when NETID_TEST_FACE is set",
     )
     present.add_argument("--issuer", metavar="URL", help="which enrollment to use, when there are several")
     present.add_argument(
@@ -330,3 +328,60 @@ def _add_wallet(commands: argparse._SubParsersAction[Any], common: argparse.Argu
     )
     wipe.set_defaults(handler=f"{handlers}:wallet_wipe_command", help_parser=wipe)
     wipe.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    _add_face(commands, parents)
+
+
+def _add_face(commands: argparse._SubParsersAction[Any], parents: list[argparse.ArgumentParser]) -> None:
+    """``netid face enable|disable|status``: the holder's opt-in to face verification (handlers in
+    :mod:`netid.cli.face`)."""
+    face = commands.add_parser(
+        "face",
+        help="opt in to or out of face verification (your face against your card's portrait)",
+        description=(
+            "Face verification lets you confirm an answer with your face as well as the PIN (`netid present "
+            "--mode face`). It is off until you enable it; the PIN always works."
+        ),
+    )
+    face.set_defaults(help_parser=face)
+    sub = face.add_subparsers(title="commands", metavar="COMMAND")
+    enable = sub.add_parser(
+        "enable",
+        parents=parents,
+        help="read your card's portrait into the wallet (encrypted, never sent anywhere)",
+        description=(
+            "Read the portrait (DG2) from the ID card this wallet was enrolled with, verify it by passive "
+            "authentication against a trusted CSCA, check that the card's personal number is the one in "
+            "your netcerts and that your face matches the portrait once, then keep the portrait only in "
+            "this wallet's encrypted file. A person under 14 needs a guardian's consent (--guardian). Real "
+            "face capture is for platform apps with a camera: this command has none, and runs only with the "
+            "TEST ONLY face simulator (NETID_TEST_FACE=holder|stranger|photo, --reader sim). On any failure "
+            "the wallet is left as it was. Exit code 1: the card's data did not pass passive "
+            "authentication; 8: the wallet refused (not the enrolled person's card, no guardian consent, "
+            "the face did not match); 3: no card."
+        ),
+    )
+    enable.set_defaults(handler="netid.cli.face:face_enable_command", help_parser=enable)
+    _add_card_options(enable, trust=True)
+    enable.add_argument(
+        "--guardian",
+        metavar="NETNO",
+        help="for a person under 14: the guardian's network number; giving it records that the guardian "
+        "consents, now, to face verification for this person",
+    )
+    disable = sub.add_parser(
+        "disable",
+        parents=parents,
+        help="delete the portrait from the wallet; the PIN keeps working",
+        description="Turn face verification off: the portrait (and any guardian consent) is deleted from the "
+        "wallet file. Nothing else changes; `netid face enable` turns it on again.",
+    )
+    disable.set_defaults(handler="netid.cli.face:face_disable_command", help_parser=disable)
+    status = sub.add_parser(
+        "status",
+        parents=parents,
+        help="whether face verification is on (never shows the portrait)",
+        description="Say whether face verification is on, since when, and whether a guardian consented. "
+        "It never shows the portrait or any personal data.",
+    )
+    status.set_defaults(handler="netid.cli.face:face_status_command", help_parser=status)

@@ -13,17 +13,17 @@ Exit codes: 0 answered; 8 the wallet refused (its code is printed, and is in ``-
 7 the relying party or the issuer could not be reached or refused (its problem code likewise); 10 a wrong
 PIN; 2 a usage error (e.g. ``--mode face`` without a camera).
 
-``--mode face`` needs face verification enabled in the wallet and a camera. A command line has no camera:
-real face capture belongs to platform apps (a phone's camera with a certified liveness check). Only when
-``NETID_TEST_FACE`` is set does this command use the TEST ONLY simulator
-(:class:`netid.wallet.face.SimulatedCamera`): ``holder`` (the card's holder looks into the camera),
-``stranger`` or ``photo`` (a photo held up: the liveness check fails).
+``--mode face`` needs face verification enabled in the wallet (``netid face enable``) and a camera. A command
+line has no camera: real face capture belongs to platform apps (a phone's camera with a certified liveness
+check). Only when ``NETID_TEST_FACE`` is set does this command use the TEST ONLY simulator
+(:func:`netid.cli.face.simulated_face`): ``holder`` (the card's holder looks into the camera), ``stranger``
+or ``photo`` (a photo held up: the liveness check fails). There is no ``--face-image FILE``: a file is a
+photo, which the liveness check exists to refuse.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -31,6 +31,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from netid.cli.exit_codes import ExitCode
+from netid.cli.face import SimulatedFace, simulated_check, simulated_face
 from netid.cli.output import Output
 from netid.cli.problems import CliError, Problem
 from netid.cli.wallet import _http, _Secrets, wallet_path
@@ -50,8 +51,8 @@ _REFUSAL_HINTS = {
     "already_answered": "this wallet answered this very request already: ask the relying party for a new "
     "QR code",
     "no_credential": "`netid credentials` shows what the wallet holds; `netid refresh` fetches more",
-    "mode_unavailable": "the request needs a stronger check than this wallet can give (face verification "
-    "must be enabled in a wallet app for --mode face)",
+    "mode_unavailable": "the request needs a stronger check than this wallet can give (--mode face needs "
+    "face verification on: `netid face status` says whether it is, `netid face enable` turns it on)",
     "face_mismatch": "try again, or answer with --mode pin",
 }
 #: what to do about trouble on the network or at the relying party
@@ -61,8 +62,6 @@ _NETWORK_HINTS = {
     "transaction_expired": "the request expired: ask the relying party for a new QR code",
     "unknown_transaction": "the relying party does not know this request (any more): ask for a new QR code",
 }
-
-_SIMULATED_FACES = ("holder", "stranger", "photo")
 
 
 def _uri(args: argparse.Namespace) -> str:
@@ -75,27 +74,10 @@ def _uri(args: argparse.Namespace) -> str:
     return text
 
 
-def _simulated_face() -> str:
-    """Who looks into the TEST ONLY simulated camera (``NETID_TEST_FACE``); without it, a usage error:
-    this command has no camera."""
-    who = os.environ.get("NETID_TEST_FACE", "").strip().lower()
-    if not who:
-        raise CliError(
-            ExitCode.USAGE,
-            "--mode face needs a camera: real face capture is for platform (phone) apps, not this command",
-            "use --mode pin (NETID_TEST_FACE=holder|stranger|photo runs the TEST ONLY face simulator)",
-        )
-    if who not in _SIMULATED_FACES:
-        raise CliError(ExitCode.USAGE, f"NETID_TEST_FACE must be one of {', '.join(_SIMULATED_FACES)}")
-    return who
-
-
-def _face_check(session: Any, who: str) -> Any:
-    from netid.wallet.face import FaceCheck, SimulatedCamera, SimulatedFaceMatcher
-
+def _face_check(session: Any, who: SimulatedFace) -> Any:
     if session.face is None:
         return None  # present_uri refuses: mode_unavailable
-    return FaceCheck(SimulatedFaceMatcher(), SimulatedCamera(session.face.portrait, who=who))  # type: ignore[arg-type]
+    return simulated_check(session.face.portrait, who)
 
 
 def _refused(out: Output, exc: Any) -> ExitCode:
@@ -150,7 +132,12 @@ def present_command(out: Output, args: argparse.Namespace) -> ExitCode:
     from netid.wallet.session import WalletSession
 
     uri = _uri(args)
-    who = _simulated_face() if args.mode == "face" else None
+    who: SimulatedFace | None = None
+    if args.mode == "face":
+        who = simulated_face(
+            "--mode face",
+            "use --mode pin (NETID_TEST_FACE=holder|stranger|photo runs the TEST ONLY face simulator)",
+        )
     if not args.yes and not sys.stdin.isatty():
         raise CliError(
             ExitCode.USAGE,

@@ -15,6 +15,7 @@ from netid.errors import (
     CardError,
     CardTimeoutError,
     EnrollmentError,
+    FaceError,
     NetIDError,
     NoCardError,
     PassiveAuthenticationError,
@@ -29,11 +30,13 @@ from netid.errors import (
 
 @dataclass(frozen=True)
 class Problem:
-    """One failure as shown: ``message`` and ``hint`` are one line each."""
+    """One failure as shown: ``message`` and ``hint`` are one line each; ``reason`` is the SDK's stable
+    code for it where a script may act on it (``--json``'s ``error.code``, e.g. ``guardian_required``)."""
 
     code: ExitCode
     message: str
     hint: str | None = None
+    reason: str | None = None
 
     def print(self, *, file: Any = None) -> None:
         out = file if file is not None else sys.stderr
@@ -42,8 +45,11 @@ class Problem:
             print(f"hint: {_one_line(self.hint)}", file=out)
 
     def as_json(self) -> dict[str, Any]:
-        return {"exit_code": int(self.code), "kind": self.code.name.lower(), "message": self.message,
-                "hint": self.hint}  # fmt: skip
+        document = {"exit_code": int(self.code), "kind": self.code.name.lower(), "message": self.message,
+                    "hint": self.hint}  # fmt: skip
+        if self.reason is not None:
+            document["code"] = self.reason
+        return document
 
 
 class CliError(Exception):
@@ -141,6 +147,8 @@ def _wallet_problem(exc: WalletError) -> Problem:
     """The wallet store's own failures (netid.wallet.store), or another wallet error."""
     from netid import errors
 
+    if isinstance(exc, FaceError):
+        return _face_problem(exc)
     if isinstance(exc, errors.WrongPinError):
         hint = (
             "try again; after the last try only the recovery code unlocks it (`netid pin unlock`)"
@@ -168,3 +176,29 @@ def _wallet_problem(exc: WalletError) -> Problem:
     if isinstance(exc, errors.WalletInUseError):
         return Problem(ExitCode.FAILED, str(exc), "wait for the other netid command to finish")
     return Problem(ExitCode.FAILED, str(exc) or type(exc).__name__, "`netid credentials` shows the wallet")
+
+
+#: face verification could not be enabled (netid.wallet.face), by its code: the exit code and what to do
+_FACE_PROBLEMS = {
+    "card": (
+        ExitCode.NOT_VERIFIED,
+        "nothing was stored: use a genuine card that holds a portrait (a real card also needs --trust with "
+        "your country's CSCA certificate)",
+    ),
+    "not_bound": (
+        ExitCode.REFUSED,
+        "use the ID card this wallet was enrolled with (`netid refresh` first if it holds no netcert)",
+    ),
+    "guardian_required": (
+        ExitCode.REFUSED,
+        "a guardian who consents gives their network number: `netid face enable --guardian NETNO`",
+    ),
+    "face_mismatch": (ExitCode.REFUSED, "the card's holder must look into the camera: try again"),
+    "not_enrolled": (ExitCode.FAILED, "`netid enroll --issuer URL` enrolls your card first"),
+}
+
+
+def _face_problem(exc: FaceError) -> Problem:
+    """Face verification was not enabled (the wallet is as it was): its code decides the exit code."""
+    exit_code, hint = _FACE_PROBLEMS.get(exc.code, (ExitCode.FAILED, "the PIN keeps working"))
+    return Problem(exit_code, f"face verification was not enabled: {exc}", hint, reason=exc.code)

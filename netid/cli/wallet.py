@@ -148,22 +148,14 @@ def _http() -> Any:
 
 
 def enroll_command(out: Output, args: argparse.Namespace) -> ExitCode:
-    from netid.card.backends.registry import open_reader
     from netid.card.icao.read_document import ReadProgress
-    from netid.cli.card import _access_key
+    from netid.cli.card import open_card
     from netid.wallet.session import WalletSession
     from netid.wallet.store import wipe_wallet
 
     issuer = _issuer_url(args.issuer)
-    key = _access_key(args.mrz, args.can)
-    reader = open_reader(args.reader)
-    kind, _, rest = args.reader.strip().partition(":")
-    if kind.lower() == "sim":
-        from netid.testing.cards import simulator_card  # only the simulator needs the test kit
-
-        key = key or simulator_card(rest).access_key
-    if key is None:
-        raise UsageError("give the card's --mrz DOCNO,YYMMDD,YYMMDD or its --can NNNNNN")
+    card = open_card(args.reader, mrz=args.mrz, can=args.can, trust=[])  # the issuer checks the chain
+    reader, key = card.reader, card.access_key
     path = wallet_path(args)
     pins = _Secrets(args)
     created = not path.exists()
