@@ -36,7 +36,7 @@ from issuer_service.db.migrate import upgrade
 from issuer_service.keys import KeyStore, open_keystore
 from issuer_service.services.housekeeping import PurgeCounts, purge_expired
 from issuer_service.services.keys import KeyService
-from issuer_service.services.trust import load_trust_store
+from issuer_service.services.trust import load_key_attestation_policy, load_trust_store
 
 __all__ = ["build_context", "create_app"]
 
@@ -70,6 +70,7 @@ def build_context(
         keystore=store,
         keys=keys,
         trust_store=load_trust_store(Path(settings.csca_path) if settings.csca_path else None),
+        key_attestation=load_key_attestation_policy(settings),
     )
     if clock is not None:
         context.clock = clock

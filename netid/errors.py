@@ -253,8 +253,10 @@ class EnrollmentError(WalletError):
 
     ``code`` is stable: the issuer's own problem code when it refused (one of :data:`ISSUANCE_CODES`, or
     ``invalid_request``, ``validation``, ``too_large``, ``rate_limited``, …), or one of the wallet's:
-    ``"transport"`` (the issuer could not be reached, or answered with a server error: retry later) and
-    ``"protocol"`` (the issuer's answer is not what the protocol says: a bug or a wrong issuer URL).
+    ``"transport"`` (the issuer could not be reached, or answered with a server error: retry later),
+    ``"protocol"`` (the issuer's answer is not what the protocol says: a bug or a wrong issuer URL) and
+    ``"key_attestation_required"`` (the issuer's metadata requires OpenID4VCI key attestations and the key
+    store cannot have its keys attested: raised before anything was sent).
     ``status`` is the HTTP status when there was one. The message never contains personal data.
     """
 

@@ -84,6 +84,16 @@ class Settings(BaseSettings):
     refresh_token_ttl: Annotated[int, Field(gt=0)] = 180 * 86_400
     c_nonce_ttl: Annotated[int, Field(gt=0, le=3600)] = 300
 
+    # --- key attestation (OpenID4VCI 1.0 Appendix D) --------------------------------------------------
+    #: a JWKS file of the key attesters (wallet providers, key storage components) trusted to vouch for
+    #: device keys, each key with a ``kid``. Set, every credential request must carry a key attestation
+    #: signed by one of them, and the metadata says so (``key_attestations_required``)
+    key_attesters_path: Path | None = None
+    #: ``key_storage`` values of which an attestation must claim one (empty: no requirement)
+    required_key_storage: tuple[str, ...] = ()
+    #: ``user_authentication`` values of which an attestation must claim one (empty: no requirement)
+    required_user_authentication: tuple[str, ...] = ()
+
     # --- administration ------------------------------------------------------------------------------
     #: ``{"name": "sha256 hex of the token"}``: who may call the admin API (names go into the audit log)
     admin_tokens: dict[str, str] = Field(default_factory=dict)
@@ -143,6 +153,14 @@ class Settings(BaseSettings):
                 raise ValueError("admin_tokens maps a name to the lowercase SHA-256 hex of its token")
         return value
 
+    @field_validator("required_key_storage", "required_user_authentication")
+    @classmethod
+    def _attack_potential_values(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # published as the metadata's non-empty arrays (Appendix D.2 values such as iso_18045_high)
+        if len(value) > 16 or len(set(value)) != len(value) or not all(0 < len(v) <= 256 for v in value):
+            raise ValueError("at most 16 distinct, non-empty values (e.g. iso_18045_high)")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.issuer_url.startswith("http://") and not self.dev_mode:
@@ -151,6 +169,8 @@ class Settings(BaseSettings):
             raise ValueError("keystore = pkcs11 needs pkcs11_module and pkcs11_token_label")
         if sorted(set(self.age_thresholds)) != sorted(self.age_thresholds) or not self.age_thresholds:
             raise ValueError("age_thresholds must be distinct")
+        if (self.required_key_storage or self.required_user_authentication) and not self.key_attesters_path:
+            raise ValueError("required_key_storage / required_user_authentication need key_attesters_path")
         return self
 
     @property

@@ -1,4 +1,5 @@
-"""What one issuer process holds: settings, database, keys, trust anchors, clock and randomness.
+"""What one issuer process holds: settings, database, keys, trust anchors (CSCAs, key attesters), clock and
+randomness.
 
 Built once by :func:`issuer_service.main.create_app` (or by the command line for offline tasks) and
 handed to routes through :mod:`issuer_service.api.deps`. Clock and randomness are injected so tests can
@@ -19,6 +20,7 @@ from issuer_service.core.config import Settings
 from issuer_service.keys.store import KeyStore
 from issuer_service.services.keys import KeyService
 from netid.card.icao.passive_auth import CscaTrustStore
+from netid.oid4vci.key_attestation import KeyAttestationPolicy
 
 __all__ = ["IssuerContext"]
 
@@ -44,6 +46,8 @@ class IssuerContext:
     keystore: KeyStore
     keys: KeyService
     trust_store: CscaTrustStore
+    #: the trusted key attesters and what their attestations must say; ``None``: attestation not required
+    key_attestation: KeyAttestationPolicy | None = None
     clock: Callable[[], int] = field(default=_clock)
     rng: Callable[[int], bytes] = field(default=secrets.token_bytes)
     #: signed status list tokens by list id (issuer_service.services.status)

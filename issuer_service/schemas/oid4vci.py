@@ -69,14 +69,31 @@ CREDENTIAL_REQUEST_SCHEMA: Final[dict[str, Any]] = {
         "credential_configuration_id": {"type": "string", "enum": ["netcert", "netcert_rp"]},
         "proofs": {
             "type": "object",
+            "description": "Exactly one proof type. attestation (and a jwt proof with a key_attestation "
+            "header) only where the issuer's metadata lists it, and then one of them is required",
             "additionalProperties": False,
-            "required": ["jwt"],
+            "minProperties": 1,
+            "maxProperties": 1,
             "properties": {
                 "jwt": {
                     "type": "array",
                     "minItems": 1,
-                    "items": {"type": "string", "description": "openid4vci-proof+jwt, one per device key"},
-                }
+                    "items": {
+                        "type": "string",
+                        "description": "openid4vci-proof+jwt, one per device key; or exactly one carrying "
+                        "a key attestation of the whole batch in its key_attestation header",
+                    },
+                },
+                "attestation": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 1,
+                    "items": {
+                        "type": "string",
+                        "description": "key-attestation+jwt (OpenID4VCI 1.0 Appendix D): one credential per "
+                        "attested key",
+                    },
+                },
             },
         },
         "netid_rp": {"type": "string", "description": "The registered RP whose sector scopes netcert_rp"},

@@ -12,7 +12,9 @@ as its SHA-256 only. Refusals are :class:`~netid.errors.IssuanceError` with the 
 * **Nonce** (``POST /nonce``): a fresh single-use ``c_nonce`` (``c_nonce_ttl``).
 * **Credential** (``POST /credential``): the access token's device must not be revoked; the ``c_nonce``
   the proofs claim is consumed atomically; every key proof is verified (``aud`` = the credential
-  issuer, distinct keys, at most ``batch_size``); then one netcert per key is minted from the person's
+  issuer, distinct keys, at most ``batch_size``) — or, when the issuer requires key attestations
+  (``key_attesters_path``), the one key attestation that carries the batch's keys
+  (:mod:`netid.oid4vci.proofs`); then one netcert per key is minted from the person's
   decrypted attributes — age predicates re-derived now, so this is also *refresh* — each with its own
   status entry in an independently chosen list and its own whole-day jitter of ``iat``/``exp``.
 
@@ -47,7 +49,7 @@ from netid.credentials.jose import b64url_encode
 from netid.errors import IssuanceError
 from netid.issuance import IssuerProfile, NetcertPolicy, RpScope, mint_netcert_batch
 from netid.oid4vci.offer import CONFIGURATION_IDS, PRE_AUTHORIZED_GRANT, RP_SCOPED
-from netid.oid4vci.proofs import claimed_nonce, verify_key_proofs
+from netid.oid4vci.proofs import claimed_nonce, verify_proofs
 
 __all__ = [
     "CredentialBatch",
@@ -227,11 +229,13 @@ class CredentialRequest:
     configuration_id: str
     proofs: list[object]
     rp_id: str | None
+    #: the one member of the request's ``proofs`` object: ``jwt`` or ``attestation``
+    proof_type: str = "jwt"
 
 
-def parse_credential_request(body: object) -> CredentialRequest:
-    """OpenID4VCI 1.0 §8.2 with NetID's ``netid_rp``; ``invalid_credential_request`` or
-    ``unknown_credential_configuration`` for anything else."""
+def parse_credential_request(body: object, *, proof_types: tuple[str, ...] = ("jwt",)) -> CredentialRequest:
+    """OpenID4VCI 1.0 §8.2 with NetID's ``netid_rp``; ``proofs`` holds exactly one of ``proof_types`` (an
+    array); ``invalid_credential_request`` or ``unknown_credential_configuration`` for anything else."""
     if not isinstance(body, dict):
         raise IssuanceError("invalid_credential_request", "the credential request is not a JSON object")
     unknown = set(body) - {"credential_configuration_id", "proofs", "netid_rp"}
@@ -243,15 +247,19 @@ def parse_credential_request(body: object) -> CredentialRequest:
     if configuration not in CONFIGURATION_IDS:
         raise IssuanceError("unknown_credential_configuration", "no such credential configuration")
     proofs = body.get("proofs")
-    if not isinstance(proofs, dict) or set(proofs) != {"jwt"} or not isinstance(proofs["jwt"], list):
-        raise IssuanceError("invalid_credential_request", 'proofs must be {"jwt": [key proofs]}')
+    # exactly one proof type (§8.2), one this issuer takes, with an array
+    entries = list(proofs.items()) if isinstance(proofs, dict) else []
+    if len(entries) != 1 or entries[0][0] not in proof_types or not isinstance(entries[0][1], list):
+        shapes = " or ".join(f'{{"{t}": [...]}}' for t in proof_types)
+        raise IssuanceError("invalid_credential_request", f"proofs must be {shapes}")
+    proof_type, items = entries[0]
     rp_id = body.get("netid_rp")
     if configuration == RP_SCOPED:
         if not isinstance(rp_id, str) or not 0 < len(rp_id) <= _RP_ID_MAX:
             raise IssuanceError("invalid_credential_request", "netid_rp names the relying party")
     elif rp_id is not None:
         raise IssuanceError("invalid_credential_request", "netid_rp is only for netcert_rp")
-    return CredentialRequest(configuration, proofs["jwt"], rp_id if configuration == RP_SCOPED else None)
+    return CredentialRequest(configuration, items, rp_id if configuration == RP_SCOPED else None, proof_type)
 
 
 def jitter_days(rng: Callable[[int], bytes], count: int, maximum: int) -> list[int]:
@@ -288,24 +296,31 @@ def _scope(session: Session, context: IssuerContext, rp_id: str, person: Person)
 def issue_credentials(
     session: Session, context: IssuerContext, device: Device, body: object
 ) -> CredentialBatch:
-    """The credential endpoint after :func:`authenticate`: check the request and its key proofs, then
-    mint and record one netcert per proven key (``specs/enrollment.md`` "Credential")."""
+    """The credential endpoint after :func:`authenticate`: check the request and its key proofs (or key
+    attestation), then mint and record one netcert per proven key (``specs/enrollment.md`` "Credential").
+    Every refusal raises before anything is written: the caller's transaction then rolls back, the
+    ``c_nonce`` included."""
     now = context.clock()
     settings = context.settings
-    request = parse_credential_request(body)
+    attestation = context.key_attestation
+    request = parse_credential_request(
+        body, proof_types=("jwt", "attestation") if attestation is not None else ("jwt",)
+    )
     proofs = request.proofs
     if not proofs:
         raise IssuanceError("invalid_credential_request", "proofs must be a non-empty array")
     if len(proofs) > settings.batch_size:
         raise IssuanceError("invalid_credential_request", f"at most {settings.batch_size} proofs per request")
-    nonce = claimed_nonce(proofs)
+    nonce = claimed_nonce(proofs, request.proof_type)
     if nonce is None:
         raise IssuanceError("invalid_proof", "the first proof carries no readable nonce")
     if not _consume_nonce(session, nonce, now):
         raise IssuanceError("invalid_nonce", "the proofs' nonce is not a current c_nonce: fetch a new one")
-    holder_jwks = verify_key_proofs(
-        proofs, audience=settings.credential_issuer, nonce=nonce, now=now, max_count=settings.batch_size
-    )
+    proven = verify_proofs(
+        request.proof_type, proofs, audience=settings.credential_issuer, nonce=nonce, now=now,
+        max_count=settings.batch_size, attestation=attestation,
+    )  # fmt: skip
+    holder_jwks = list(proven.holder_jwks)
     person = session.get(Person, device.person_id)
     assert person is not None  # a foreign key
     try:
@@ -338,9 +353,12 @@ def issue_credentials(
     # counted only now, after minting: on PostgreSQL this locks the lists' rows (shared by every batch)
     # until the commit, and the audit entry's lock follows
     count_entries(session, rows)
-    append_audit(
-        session, at=now, actor="wallet", action="issuance", subject=person.netno,
-        details={"device": device.id, "configuration": request.configuration_id, "rp": request.rp_id,
-                 "count": len(credentials)},
-    )  # fmt: skip
+    details: dict[str, object] = {
+        "device": device.id, "configuration": request.configuration_id, "rp": request.rp_id,
+        "count": len(credentials),
+    }  # fmt: skip
+    if proven.attestation is not None:  # which attester vouched for the keys, and how well they are kept
+        details["attester"] = proven.attestation.attester
+        details["key_storage"] = list(proven.attestation.key_storage)
+    append_audit(session, at=now, actor="wallet", action="issuance", subject=person.netno, details=details)
     return CredentialBatch(credentials)

@@ -1,4 +1,8 @@
-"""The issuer's published metadata documents, from its settings and key ring."""
+"""The issuer's published metadata documents, from its settings, key ring and key attestation policy.
+
+Nothing here does I/O beyond :meth:`~issuer_service.services.keys.KeyService.ring`:
+:func:`credential_issuer_metadata` is built from memory alone (its route runs on the event loop).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,25 @@ def jwt_vc_issuer_metadata(context: IssuerContext) -> dict[str, Any]:
     return {"issuer": context.settings.issuer_url, "jwks": context.keys.ring().netcert_jwks()}
 
 
+def _proof_types(context: IssuerContext) -> dict[str, Any]:
+    """``proof_types_supported``: ``jwt`` key proofs; with a key attestation policy both ``jwt`` (carrying
+    the attestation in its ``key_attestation`` header) and ``attestation``, each with
+    ``key_attestations_required`` (OpenID4VCI 1.0 §12.2.4: present exactly when attestations are
+    required). An attestation's ``alg`` is its attester's, so that type lists the attesters' algorithms."""
+    algorithms = list(ALLOWED_ALGORITHMS)
+    policy = context.key_attestation
+    if policy is None:
+        return {"jwt": {"proof_signing_alg_values_supported": algorithms}}
+    required = policy.requirement.to_metadata()
+    return {
+        "jwt": {"proof_signing_alg_values_supported": algorithms, "key_attestations_required": required},
+        "attestation": {
+            "proof_signing_alg_values_supported": list(policy.algorithms),
+            "key_attestations_required": dict(required),
+        },
+    }
+
+
 def _configuration(context: IssuerContext, name: str, description: str) -> dict[str, Any]:
     return {
         "format": NETCERT_TYP,
@@ -24,7 +47,7 @@ def _configuration(context: IssuerContext, name: str, description: str) -> dict[
         "scope": name,
         "cryptographic_binding_methods_supported": ["jwk"],
         "credential_signing_alg_values_supported": [context.settings.netcert_alg],
-        "proof_types_supported": {"jwt": {"proof_signing_alg_values_supported": list(ALLOWED_ALGORITHMS)}},
+        "proof_types_supported": _proof_types(context),
         "credential_metadata": {
             "display": [
                 {"name": "网证 Network certificate", "locale": "zh-CN", "description": description},

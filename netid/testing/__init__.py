@@ -11,6 +11,8 @@ every certificate says ``O=NetID TEST ONLY``. Never trust any of it outside test
 - :mod:`netid.testing.world` — a whole NetID world in memory (issuer, registered RP, wallet, verifier,
   a controllable clock) so that a first test of "over 18?" takes a few lines.
 - :mod:`netid.testing.leaks` — find personal values in what a party received, however encoded.
+- :mod:`netid.testing.wallet_provider` — a TEST wallet provider that attests a software key store's keys
+  (OpenID4VCI key attestations), for issuers that require them: the one mocked boundary there.
 
 >>> from netid.testing import TestWorld
 >>> from netid import Query
@@ -39,12 +41,16 @@ _LAZY = {
     "TestWorld": "netid.testing.world",
     "fixed_key": "netid.testing.world",
     "test_person": "netid.testing.world",
+    "AttestedSoftwareKeyStore": "netid.testing.wallet_provider",
+    "TestWalletProvider": "netid.testing.wallet_provider",
 }
 
 __all__ = [
+    "AttestedSoftwareKeyStore",
     "DetRng",
     "TestCard",
     "TestClock",
+    "TestWalletProvider",
     "TestWorld",
     "expand",
     "find_values",
@@ -57,6 +63,7 @@ __all__ = [
 if TYPE_CHECKING:
     from netid.testing.cards import TestCard, make_card
     from netid.testing.leaks import expand, find_values, personal_value_forms
+    from netid.testing.wallet_provider import AttestedSoftwareKeyStore, TestWalletProvider
     from netid.testing.world import DetRng, TestClock, TestWorld, fixed_key, test_person
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from netid._lazy import lazy_exports
 from netid.wallet.consent import ConsentPrompt, build_consent_prompt
 from netid.wallet.in_person import answer_counter
-from netid.wallet.keystore import DeviceKeyStore, SoftwareKeyStore
+from netid.wallet.keystore import AttestingKeyStore, DeviceKeyStore, SoftwareKeyStore
 from netid.wallet.present import (
     OFFLINE,
     PresentationLog,
@@ -71,6 +71,7 @@ _LAZY = {
 
 __all__ = [
     "OFFLINE",
+    "AttestingKeyStore",
     "ConsentPrompt",
     "CounterAnswer",
     "DeviceKeyStore",

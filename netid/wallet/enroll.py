@@ -2,12 +2,21 @@
 
 The wallet's half of ``specs/enrollment.md``, then plain OpenID4VCI 1.0::
 
+    GET  /.well-known/openid-credential-issuer → which proofs the issuer takes (key attestation?)
     POST /enrollment/start            → enrollment id, 8-byte challenge, the issuer's enrollment key
     read the card (AA over the challenge), seal the evidence to that key
     POST /enrollment/complete         → netno, credential offer (pre-authorized code)
     POST /token                       → access token, refresh token
     POST /nonce                       → c_nonce
-    POST /credential (one key proof per fresh device key) → the batch
+    POST /credential (one key proof per fresh device key, or one key attestation of them all) → the batch
+
+**Key attestation.** When the key store can have its keys attested
+(:class:`~netid.wallet.keystore.AttestingKeyStore`) and the issuer's metadata lists the ``attestation``
+proof type, the batch's keys go as one key attestation (OpenID4VCI 1.0 Appendix F.3) carrying the
+``c_nonce``; otherwise as one ``jwt`` key proof per key. When the issuer's metadata requires key
+attestations (``key_attestations_required``) and this key store cannot give one, :func:`enroll` and
+:func:`refresh` fail with :class:`~netid.errors.EnrollmentError` ``key_attestation_required`` after
+reading the metadata and before sending anything — no card read, no refresh token spent.
 
 :func:`enroll` runs all of it; :func:`refresh` fetches a new batch later with the refresh token, no card
 needed; :func:`revoke_device` asks the issuer to revoke this device's credentials, signed with the device
@@ -17,7 +26,8 @@ answer) and only :class:`IssuerHttp` touches the network, through an injected :c
 
 Errors are :class:`~netid.errors.EnrollmentError`: the issuer's problem code when it refused (for example
 ``passive_authentication``, ``guardian_required``, ``invalid_proof``), ``transport`` when it could not be
-reached, ``protocol`` when its answer was not what the protocol says. Card errors
+reached, ``protocol`` when its answer was not what the protocol says, ``key_attestation_required`` when
+it requires key attestations this key store cannot give. Card errors
 (:class:`~netid.errors.CardError`) propagate unchanged: the user must hold the card still, or the access
 key is wrong. Retrying ``complete`` after a lost answer is safe: the issuer answers the same evidence with
 the same result, never a second network number.
@@ -43,8 +53,9 @@ from netid.card.icao.read_document import CardReadout, ReadProgress, read_docume
 from netid.card.interface import CardReader
 from netid.credentials._b64 import b64url_decode, b64url_encode
 from netid.credentials.jose import PRIVATE_JWK_MEMBERS
-from netid.errors import EnrollmentError, ParseError
+from netid.errors import EnrollmentError, ParseError, UsageError
 from netid.oid4vci.evidence import EnrollmentEvidence
+from netid.oid4vci.key_attestation import KeyAttestationRequirement
 from netid.oid4vci.offer import (
     ANONYMOUS,
     PRE_AUTHORIZED_GRANT,
@@ -53,15 +64,18 @@ from netid.oid4vci.offer import (
     parse_credential_offer,
 )
 from netid.oid4vci.proofs import PROOF_TYP
-from netid.wallet.keystore import DeviceKeyStore
+from netid.wallet.keystore import AttestingKeyStore, DeviceKeyStore
 
 __all__ = [
+    "KEY_ATTESTATION_REQUIRED",
+    "METADATA_PATH",
     "REVOKE_TYP",
     "EnrollmentChallenge",
     "EnrollmentResult",
     "IssuedBatch",
     "IssuerHttp",
     "TokenSet",
+    "batch_proofs",
     "credential_request",
     "enroll",
     "key_proofs",
@@ -71,6 +85,7 @@ __all__ = [
     "parse_start",
     "parse_token",
     "pre_authorized_form",
+    "proof_type_for",
     "refresh",
     "refresh_form",
     "revocation_request",
@@ -80,6 +95,10 @@ __all__ = [
 
 #: the JWS type of a device-revocation request (``POST /devices/revoke``)
 REVOKE_TYP: Final = "netid-revoke+jwt"
+#: where the issuer publishes its OpenID4VCI credential issuer metadata (OpenID4VCI 1.0 §12.2.2)
+METADATA_PATH: Final = "/.well-known/openid-credential-issuer"
+#: the :class:`EnrollmentError` code when the issuer requires key attestations this key store cannot give
+KEY_ATTESTATION_REQUIRED: Final = "key_attestation_required"
 _CHALLENGE_BYTES: Final = 8
 
 
@@ -195,6 +214,44 @@ def parse_nonce(body: object) -> str:
     return nonce
 
 
+def proof_type_for(
+    metadata: object, configuration_id: str, *, issuer_url: str, keystore: DeviceKeyStore
+) -> str:
+    """The proof type to ask ``configuration_id`` with, from the issuer's credential issuer metadata.
+
+    ``"attestation"`` when ``keystore`` can attest its keys and the issuer lists that proof type;
+    ``"jwt"`` otherwise. :class:`EnrollmentError` ``key_attestation_required`` when a proof type of the
+    configuration carries ``key_attestations_required`` and this wallet cannot send an ``attestation``
+    proof (the store cannot attest, or the issuer does not take that type); ``protocol`` when the
+    metadata is not the issuer's or does not describe the configuration.
+    """
+    if not isinstance(metadata, Mapping) or metadata.get("credential_issuer") != issuer_url:
+        raise _protocol("the credential issuer metadata is not this issuer's")
+    configurations = metadata.get("credential_configurations_supported")
+    configuration = configurations.get(configuration_id) if isinstance(configurations, Mapping) else None
+    types = configuration.get("proof_types_supported") if isinstance(configuration, Mapping) else None
+    if not isinstance(types, Mapping) or not all(isinstance(entry, Mapping) for entry in types.values()):
+        raise _protocol(f"the issuer's metadata does not describe the proofs {configuration_id} takes")
+    required = False
+    for entry in types.values():
+        if "key_attestations_required" in entry:
+            try:
+                KeyAttestationRequirement.from_metadata(entry["key_attestations_required"])
+            except ParseError:
+                raise _protocol("the issuer's key_attestations_required is malformed") from None
+            required = True
+    if "attestation" in types and isinstance(keystore, AttestingKeyStore):
+        return "attestation"
+    if required:
+        raise EnrollmentError(
+            KEY_ATTESTATION_REQUIRED,
+            "the issuer requires key attestations, and this key store cannot have its keys attested",
+        )
+    if "jwt" not in types:
+        raise _protocol("the issuer takes no proof type this wallet sends")
+    return "jwt"
+
+
 def key_proofs(
     keystore: DeviceKeyStore, key_ids: Sequence[str], *, audience: str, nonce: str, now: int
 ) -> list[str]:
@@ -203,13 +260,37 @@ def key_proofs(
     return [keystore.sign_jwt(key_id, claims, typ=PROOF_TYP, include_jwk=True) for key_id in key_ids]
 
 
+def batch_proofs(
+    keystore: DeviceKeyStore,
+    key_ids: Sequence[str],
+    proof_type: str,
+    *,
+    audience: str,
+    nonce: str,
+    now: int,
+) -> list[str]:
+    """The ``proofs`` array for ``key_ids``: :func:`key_proofs` for ``"jwt"``; for ``"attestation"`` the
+    one key attestation of them all the (attesting) key store gives for ``nonce``."""
+    if proof_type == "attestation":
+        if not isinstance(keystore, AttestingKeyStore):
+            raise EnrollmentError(KEY_ATTESTATION_REQUIRED, "this key store cannot have its keys attested")
+        return [keystore.attest_keys(key_ids, nonce=nonce, now=now)]
+    if proof_type != "jwt":
+        raise UsageError(f"unknown proof type {proof_type!r}")
+    return key_proofs(keystore, key_ids, audience=audience, nonce=nonce, now=now)
+
+
 def credential_request(
-    configuration_id: str, proofs: Sequence[str], *, rp_id: str | None = None
+    configuration_id: str, proofs: Sequence[str], *, rp_id: str | None = None, proof_type: str = "jwt"
 ) -> dict[str, Any]:
-    """The credential request body: anonymous netcerts, or RP-scoped ones for ``rp_id``."""
+    """The credential request body: anonymous netcerts, or RP-scoped ones for ``rp_id``; ``proofs`` of
+    ``proof_type`` (``jwt`` key proofs, or the one key ``attestation``)."""
     if (configuration_id == RP_SCOPED) != (rp_id is not None):
         raise EnrollmentError("protocol", "netcert_rp needs rp_id, and only it does")
-    body: dict[str, Any] = {"credential_configuration_id": configuration_id, "proofs": {"jwt": list(proofs)}}
+    body: dict[str, Any] = {
+        "credential_configuration_id": configuration_id,
+        "proofs": {proof_type: list(proofs)},
+    }
     if rp_id is not None:
         body["netid_rp"] = rp_id
     return body
@@ -247,6 +328,16 @@ class IssuerHttp:
     issuer_url: str
     http: httpx.Client = field(repr=False)
 
+    def get(self, path: str) -> Any:
+        """``GET`` a published document (the metadata)."""
+        try:
+            response = self.http.get(f"{self.issuer_url}{path}", headers={"Accept": "application/json"})
+        except httpx.TransportError as exc:
+            raise EnrollmentError(
+                "transport", f"the issuer could not be reached ({type(exc).__name__})"
+            ) from exc
+        return self._answer(response)
+
     def post(
         self,
         path: str,
@@ -264,6 +355,10 @@ class IssuerHttp:
             raise EnrollmentError(
                 "transport", f"the issuer could not be reached ({type(exc).__name__})"
             ) from exc
+        return self._answer(response)
+
+    @staticmethod
+    def _answer(response: httpx.Response) -> Any:
         if response.status_code >= 500:
             raise EnrollmentError(
                 "transport", "the issuer failed; try again later", status=response.status_code
@@ -325,12 +420,15 @@ def _batch(
     rp_id: str | None,
     clock: Callable[[], int],
     key_alg: str,
+    proof_type: str,
 ) -> IssuedBatch:
     nonce = parse_nonce(api.post("/nonce"))
     key_ids = [keystore.create_key(key_alg) for _ in range(count)]
     try:
-        proofs = key_proofs(keystore, key_ids, audience=api.issuer_url, nonce=nonce, now=clock())
-        body = credential_request(configuration_id, proofs, rp_id=rp_id)
+        proofs = batch_proofs(
+            keystore, key_ids, proof_type, audience=api.issuer_url, nonce=nonce, now=clock()
+        )
+        body = credential_request(configuration_id, proofs, rp_id=rp_id, proof_type=proof_type)
         credentials = parse_credentials(
             api.post("/credential", json=body, token=tokens.access_token), count=count
         )
@@ -368,11 +466,16 @@ def enroll(
     answer was lost in transit. ``guardian_netno`` is required below the issuer's self-enrollment age.
     ``on_enrolled(netno, device_key_id, refresh_token)`` is called as soon as the enrollment is granted,
     before the batch is fetched: a wallet that stores them then stays enrolled (and can fetch the batch
-    by :func:`refresh`) even if the batch request fails.
+    by :func:`refresh`) even if the batch request fails. The issuer's metadata is read first: when it
+    requires key attestations that ``keystore`` cannot give, ``key_attestation_required`` is raised before
+    anything is sent (the module docstring).
     """
     if batch_size < 1:
         raise EnrollmentError("protocol", "batch_size must be at least 1")
     api = IssuerHttp(issuer_url.rstrip("/"), http)
+    proof_type = proof_type_for(
+        api.get(METADATA_PATH), configuration_id, issuer_url=api.issuer_url, keystore=keystore
+    )
     say = progress or (lambda step: None)
     say("start")
     challenge = parse_start(api.post("/enrollment/start"))
@@ -406,7 +509,7 @@ def enroll(
     say("credentials")
     batch = _batch(
         api, tokens, keystore=keystore, count=batch_size, configuration_id=configuration_id, rp_id=rp_id,
-        clock=clock, key_alg=key_alg,
+        clock=clock, key_alg=key_alg, proof_type=proof_type,
     )  # fmt: skip
     say("done")
     return EnrollmentResult(netno, batch.credentials, batch.refresh_token, device_key_id)
@@ -429,14 +532,19 @@ def refresh(
     token is single-use, so keep the new one from the result. Also how an RP-scoped batch is fetched
     (``configuration_id="netcert_rp"``, ``rp_id``). ``on_refresh_token`` gets the new refresh token as
     soon as the old one is spent, before the batch is fetched: store it then, or a failed batch request
-    leaves the wallet with a spent token (and presenting a spent token revokes the device's tokens)."""
+    leaves the wallet with a spent token (and presenting a spent token revokes the device's tokens).
+    Like :func:`enroll`, it reads the issuer's metadata first and raises ``key_attestation_required``
+    before the refresh token is spent when the issuer requires key attestations ``keystore`` cannot give."""
     api = IssuerHttp(issuer_url.rstrip("/"), http)
+    proof_type = proof_type_for(
+        api.get(METADATA_PATH), configuration_id, issuer_url=api.issuer_url, keystore=keystore
+    )
     tokens = parse_token(api.post("/token", form=refresh_form(refresh_token)))
     if on_refresh_token is not None:
         on_refresh_token(tokens.refresh_token)
     return _batch(
         api, tokens, keystore=keystore, count=batch_size, configuration_id=configuration_id, rp_id=rp_id,
-        clock=clock, key_alg=key_alg,
+        clock=clock, key_alg=key_alg, proof_type=proof_type,
     )  # fmt: skip
 
 

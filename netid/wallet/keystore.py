@@ -9,13 +9,18 @@ store) so a platform key store can replace it without touching :mod:`netid.walle
 Keys are P-256 (``ES256``) by default, as phone hardware provides; Ed25519 is available for tests.
 Every netcert of a batch gets its own key (see :mod:`netid.issuance.netcerts`), and the wallet deletes
 a key once its single-use credential has been presented.
+
+A key store may also be able to have its keys **attested** (:class:`AttestingKeyStore`, an optional
+capability): on a phone, the secure element's platform attestation goes to the wallet provider's backend,
+which answers with an OpenID4VCI key attestation (:mod:`netid.oid4vci.key_attestation`) an issuer can
+trust. An issuer that requires one refuses keys from a store that cannot give it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -25,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from netid.credentials.jose import SigningKey, generate_signing_key, jwk_thumbprint, public_jwk, sign_jws
 from netid.errors import UsageError, WalletError
 
-__all__ = ["DeviceKeyStore", "SoftwareKeyStore"]
+__all__ = ["AttestingKeyStore", "DeviceKeyStore", "SoftwareKeyStore"]
 
 
 @runtime_checkable
@@ -54,6 +59,19 @@ class DeviceKeyStore(Protocol):
 
     def delete_key(self, key_id: str) -> None:
         """Destroy ``key_id`` (idempotent)."""
+        ...
+
+
+@runtime_checkable
+class AttestingKeyStore(DeviceKeyStore, Protocol):
+    """A :class:`DeviceKeyStore` whose keys can be attested: the wallet then sends the batch's keys as an
+    OpenID4VCI ``attestation`` proof (:func:`netid.wallet.enroll.enroll`). ``isinstance(store,
+    AttestingKeyStore)`` is how the wallet asks whether a store has the capability."""
+
+    def attest_keys(self, key_ids: Sequence[str], *, nonce: str | None, now: int) -> str:
+        """A key attestation (``key-attestation+jwt``) for ``key_ids``, in that order, carrying the
+        credential issuer's ``nonce`` (its ``c_nonce``) — signed by whoever the platform trusts to vouch
+        for this store (the wallet provider's backend, the secure element itself)."""
         ...
 
 
