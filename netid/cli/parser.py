@@ -216,6 +216,12 @@ def _add_wallet(commands: argparse._SubParsersAction[Any], common: argparse.Argu
     enroll.add_argument(
         "--batch", type=_positive_count, default=30, metavar="N", help="netcerts to fetch (default 30)"
     )
+    enroll.add_argument(
+        "--guardian",
+        metavar="NETNO",
+        help="for a person under the issuer's self-enrollment age (14 by default): the network number of "
+        "an enrolled adult guardian, whom the issuer records",
+    )
 
     present = commands.add_parser(
         "present",

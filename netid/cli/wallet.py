@@ -147,6 +147,23 @@ def _http() -> Any:
 # --- netid enroll -----------------------------------------------------------------------------------------
 
 
+def _guardian_netno(text: str | None) -> str | None:
+    """``--guardian``, folded to the canonical network number (a usage error before the card is touched)."""
+    if text is None:
+        return None
+    from netid.credentials.netno import parse_netno
+    from netid.errors import NetnoError
+
+    try:
+        return parse_netno(text)
+    except NetnoError as exc:
+        raise CliError(
+            ExitCode.USAGE,
+            f"--guardian is not a network number: {exc}",
+            "the guardian's network number, as `netid credentials` shows it in the guardian's own wallet",
+        ) from None
+
+
 def enroll_command(out: Output, args: argparse.Namespace) -> ExitCode:
     from netid.card.icao.read_document import ReadProgress
     from netid.cli.card import open_card
@@ -154,6 +171,7 @@ def enroll_command(out: Output, args: argparse.Namespace) -> ExitCode:
     from netid.wallet.store import wipe_wallet
 
     issuer = _issuer_url(args.issuer)
+    guardian = _guardian_netno(args.guardian)
     card = open_card(args.reader, mrz=args.mrz, can=args.can, trust=[])  # the issuer checks the chain
     reader, key = card.reader, card.access_key
     path = wallet_path(args)
@@ -189,8 +207,8 @@ def enroll_command(out: Output, args: argparse.Namespace) -> ExitCode:
                 progress.update(files[event.file], completed=event.done, total=event.total)
 
             record = session.enroll(
-                reader, key, issuer, http=http, batch_size=args.batch, progress=on_step,
-                read_progress=on_read, connect_timeout=args.timeout,
+                reader, key, issuer, http=http, batch_size=args.batch, guardian_netno=guardian,
+                progress=on_step, read_progress=on_read, connect_timeout=args.timeout,
             )  # fmt: skip
             summary = session.summary()
     except BaseException:

@@ -767,35 +767,49 @@ def clone_chip(image: ChipImage, seed: int = 1) -> ChipImage:
 
 
 def open_simulator_reader(seed_text: str) -> SimulatorReader:
-    """The :func:`~netid.card.backends.registry.open_reader` factory for ``sim[:SEED[:FAULT]]``: the
-    simulator holding :func:`simulator_card` ``(SEED[:FAULT])`` (seed 0, no fault by default)."""
+    """The :func:`~netid.card.backends.registry.open_reader` factory for ``sim[:SEED[:FAULT]]`` and
+    ``sim:SEED:age=N``: the simulator holding :func:`simulator_card` of the same spec (seed 0, no fault by
+    default)."""
     card = simulator_card(seed_text)
-    fault = card.image.labels.get("fault")
-    detail = f"test card {card.image.labels['seed']}" + (f", {fault}" if fault else "")
+    labels = card.image.labels
+    detail = f"test card {labels['seed']}" + "".join(
+        f", {text}" for text in (labels.get("fault"), labels.get("age") and f"age {labels['age']}") if text
+    )
     return SimulatorReader(SimulatedCard(card.image), name=f"NetID simulator ({detail})")
 
 
 #: the faults a ``sim:SEED:FAULT`` reader spec can ask for (``N`` is a data group number on the card)
 SIMULATOR_FAULTS = ("tampered-dgN", "cloned")
+#: what may follow ``sim:SEED:`` besides a fault: the holder's age today (a minor, for guardian tests)
+SIMULATOR_OPTIONS = (*SIMULATOR_FAULTS, "age=N")
 
 
 def simulator_card(spec: str) -> TestCard:
-    """The TEST card behind the simulator reader spec ``SEED[:FAULT]`` (what follows ``sim:``).
+    """The TEST card behind the simulator reader spec ``SEED[:FAULT]`` or ``SEED:age=N`` (what follows
+    ``sim:``).
 
     ``SEED`` picks :func:`make_card` ``(SEED)`` (0 when empty). ``FAULT`` makes it a card that must fail
     verification, for testing what a program does with one: ``tampered-dgN`` changes one byte of data
     group N (:func:`tamper_file`: passive authentication fails on DGN's hash), ``cloned`` copies every
     file to a chip with another active-authentication key (:func:`clone_chip`: active authentication
-    fails). The person, PKI and access key stay those of the seed. Raises :class:`UsageError` otherwise.
+    fails). The person, PKI and access key stay those of the seed. ``age=N`` instead gives the seed's
+    person a birth date that makes them ``N`` years old today (0 to 120): a minor's card, for testing
+    enrollment with a guardian. Raises :class:`UsageError` otherwise.
     """
     seed_text, _, fault = spec.strip().partition(":")
     try:
         seed = int(seed_text) if seed_text else 0
     except ValueError:
         raise UsageError(f"sim:SEED needs a number, got {seed_text!r}") from None
-    card = make_card(seed)
-    labels = {"seed": str(seed)}
     fault = fault.lower()
+    age_text = fault.removeprefix("age=") if fault.startswith("age=") else None
+    if age_text is not None and not (age_text.isdigit() and len(age_text) <= 3 and int(age_text) <= 120):
+        raise UsageError(f"sim:SEED:age=N needs a whole number of years from 0 to 120, got {age_text!r}")
+    card = make_card(seed, age=int(age_text) if age_text is not None else None)
+    labels = {"seed": str(seed)}
+    if age_text is not None:
+        labels["age"] = age_text
+        fault = ""
     if not fault:
         image = card.image
     elif fault == "cloned":
@@ -810,5 +824,5 @@ def simulator_card(spec: str) -> TestCard:
         image = tamper_file(card.image, fid)
         labels["fault"] = f"tampered DG{number}"
     else:
-        raise UsageError(f"unknown simulator fault {fault!r}; use one of: {', '.join(SIMULATOR_FAULTS)}")
+        raise UsageError(f"unknown simulator option {fault!r}; use one of: {', '.join(SIMULATOR_OPTIONS)}")
     return dataclasses.replace(card, image=dataclasses.replace(image, labels={**image.labels, **labels}))

@@ -89,6 +89,11 @@ def test_sim_spec_reads_like_a_card() -> None:
         "sim:1:tampered-dg99",
         "sim:1:tampered-dg5",
         "sim:1:cloned:x",
+        "sim:1:age=",
+        "sim:1:age=x",
+        "sim:1:age=-3",
+        "sim:1:age=121",
+        "sim:1:age=0012",
     ],
 )
 def test_bad_specs(spec: str) -> None:
@@ -117,6 +122,23 @@ def test_sim_faults_make_cards_that_fail_verification() -> None:
     with pytest.raises(ActiveAuthenticationError):
         _read_and_verify("sim:5:cloned", 5)
     assert "cloned" in open_reader("sim:5:cloned").name  # type: ignore[attr-defined]
+
+
+def test_sim_age_makes_a_verifiable_card_of_that_age() -> None:
+    import datetime as dt
+
+    from netid.card.icao.read_document import read_document_with_retry
+    from netid.card.icao.verify_document import verify_document
+    from netid.testing.cards import make_card, simulator_card
+
+    card = simulator_card("6:age=12")
+    assert card.person.age_on(dt.date.today()) == 12 and card.person == make_card(6, age=12).person
+    assert card.person.personal_number != make_card(6).person.personal_number  # the birth date is in it
+    challenge = bytes(range(8))
+    readout = read_document_with_retry(open_reader("sim:6:age=12"), card.access_key, aa_challenge=challenge)
+    document = verify_document(readout, card.trust_store, challenge=challenge)
+    assert document.document.date_of_birth == card.person.date_of_birth and document.chip_auth == "aa"
+    assert "age 12" in open_reader("sim:6:age=12").name  # type: ignore[attr-defined]
 
 
 def test_missing_package_is_said_so_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:

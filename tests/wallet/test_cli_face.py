@@ -19,16 +19,15 @@ from typing import Any
 import pytest
 
 import netid.cli.card
-import netid.testing.cards
 from netid.card.icao.document import EmrtdDocument
 from netid.cli import ExitCode, main
 from netid.errors import NoCardError
-from netid.testing.cards import TestCard, make_card, simulator_card
+from netid.testing.cards import TestCard, simulator_card
 from netid.testing.leaks import find_values, personal_value_forms
 from netid.wallet.face import FaceRecord
 from netid.wallet.session import WalletSession
 from netid.wallet.store import MINIMUM_KDF
-from tests.issuer.conftest import LiveIssuer, card_reader
+from tests.issuer.conftest import LiveIssuer
 from tests.test_cli import _FailingReader
 from tests.wallet.conftest import PIN
 from tests.wallet.http_kit import Stack, live_stack
@@ -260,20 +259,14 @@ def test_a_wallet_that_is_not_enrolled(run: Run, tmp_path: Path) -> None:
     assert missing.code == ExitCode.FAILED and "netid enroll" in missing.err
 
 
-def test_a_child_needs_a_guardians_consent(
-    run: Run, stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_a_child_needs_a_guardians_consent(run: Run, stack: Stack, tmp_path: Path) -> None:
     parent = stack.wallet("parent", stack.card(80, age=41))
     netno = parent.issuer().netno
-    child_card = make_card(81, age=12)  # the simulator's card today, as `sim:81` would make it
+    child_card = simulator_card("81:age=12")  # the card `--reader sim:81:age=12` holds: a 12-year-old's
     child = stack.wallet("child", child_card, guardian_netno=netno)
     child.close()
     wallet = child.store.path
-    # `--reader sim:81` holds the child's card (the simulator's own cards are 18 to 70): the reader, and the
-    # test card the command takes its access key, TEST CSCA and simulated face from
-    monkeypatch.setattr(netid.cli.card, "open_reader", lambda spec: card_reader(child_card))
-    monkeypatch.setattr(netid.testing.cards, "simulator_card", lambda spec: child_card)
-    w = ("--wallet", str(wallet), "--reader", "sim:81")
+    w = ("--wallet", str(wallet), "--reader", "sim:81:age=12")
 
     before = wallet.read_bytes()
     refused = run("face", "enable", "--json", *w, NETID_TEST_FACE="holder")

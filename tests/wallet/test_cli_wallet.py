@@ -17,8 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from issuer_service.core.context import IssuerContext
+from issuer_service.db.tables import Person
 from issuer_service.main import build_context
 from netid.cli import EXIT_CODES, ExitCode
 from netid.credentials.netno import is_valid_netno
@@ -190,3 +192,32 @@ def test_issuer_trouble_is_exit_code_7_with_the_issuers_code(live_issuer: LiveIs
     no_pin = netid("credentials", wallet=tmp_path / "none.json")
     assert no_pin.returncode in (ExitCode.USAGE, ExitCode.FAILED)
     assert set(EXIT_CODES) >= {ExitCode.NETWORK, ExitCode.REFUSED, ExitCode.PIN}
+
+
+def test_a_child_enrolls_with_a_guardian(
+    live_issuer: LiveIssuer, side: IssuerContext, tmp_path: Path
+) -> None:
+    # `sim:SEED:age=N`: the simulator's card of a 12-year-old — below the issuer's self-enrollment age (14)
+    parent_wallet, child_wallet = tmp_path / "parent.json", tmp_path / "child.json"
+    adult = ("enroll", "--issuer", live_issuer.url, "--reader", "sim:83", "--batch", "1", "--json")
+    parent = _json(netid(*adult, wallet=parent_wallet, NETID_PIN=PIN))
+    child = ("enroll", "--issuer", live_issuer.url, "--reader", "sim:84:age=12", "--batch", "1")
+
+    alone = netid(*child, wallet=child_wallet, NETID_PIN=PIN)
+    assert "the issuer answered guardian_required" in _error(alone, ExitCode.NETWORK)
+    assert not child_wallet.exists()  # refused at the issuer: no empty wallet left behind
+
+    netno = parent["netno"]
+    mistyped = netno[:-1] + ("0" if netno[-1] != "0" else "1")  # another check character: never valid
+    typo = netid(*child, "--guardian", mistyped, wallet=child_wallet, NETID_PIN=PIN)
+    assert "--guardian is not a network number" in _error(typo, ExitCode.USAGE)
+    assert not child_wallet.exists()  # refused before the card was read or a wallet made
+
+    # the guardian's number as a person types it: lower case, grouped with spaces (folded to canonical)
+    typed = " ".join(netno.lower()[i : i + 4] for i in range(0, len(netno), 4))
+    enrolled = _json(netid(*child, "--guardian", typed, "--json", wallet=child_wallet, NETID_PIN=PIN))
+    assert is_valid_netno(enrolled["netno"]) and enrolled["netno"] != netno
+    with side.sessions() as db:  # the issuer recorded who the guardian is
+        child_row = db.scalars(select(Person).where(Person.netno == enrolled["netno"])).one()
+        guardian_row = db.scalars(select(Person).where(Person.netno == netno)).one()
+        assert child_row.guardian_id == guardian_row.id and guardian_row.guardian_id is None
