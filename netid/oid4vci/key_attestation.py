@@ -48,13 +48,12 @@ from netid.credentials.jose import (
     JwsSigner,
     SigningKey,
     VerifyingKey,
-    check_algorithm,
-    decode_jws_unverified,
     load_public_jwk,
     sign_jws,
-    typ_matches,
 )
-from netid.errors import IssuanceError, ParseError, UsageError, VerificationError
+from netid.errors import IssuanceError, ParseError, UsageError
+from netid.oid4vci._jwt import invalid_proof as _invalid
+from netid.oid4vci._jwt import open_jwt
 from netid.policy import DEFAULT_POLICY, Policy
 
 __all__ = [
@@ -99,10 +98,6 @@ _MAX_VALUES: Final = 16
 _MAX_VALUE_LENGTH: Final = 256
 #: header members that name a signing key some other way than a trusted ``kid``
 _OTHER_KEY_HEADERS: Final = frozenset({"jwk", "x5c", "x5u", "jku", "trust_chain"})
-
-
-def _invalid(message: str) -> IssuanceError:
-    return IssuanceError("invalid_proof", message)
 
 
 def _values(value: object) -> tuple[str, ...] | None:
@@ -287,18 +282,9 @@ def verify_key_attestation(
     """
     if type(max_keys) is not int or max_keys < 1:
         raise UsageError("max_keys must be a positive integer")
-    if not isinstance(token, str) or len(token) > MAX_ATTESTATION_LENGTH:
-        raise _invalid("a key attestation is not a compact JWT")
-    try:
-        header, claims, signing_input, signature = decode_jws_unverified(token)
-    except ParseError as exc:
-        raise _invalid("a key attestation is not a compact JWT") from exc
-    try:
-        alg = check_algorithm(header.get("alg"))
-    except VerificationError as exc:
-        raise _invalid("key attestation algorithm is not allowed") from exc
-    if not typ_matches(header.get("typ"), KEY_ATTESTATION_TYP) or "crit" in header:
-        raise _invalid(f"key attestation typ must be {KEY_ATTESTATION_TYP}")
+    header, claims, signing_input, signature, alg = open_jwt(
+        token, typ=KEY_ATTESTATION_TYP, max_length=MAX_ATTESTATION_LENGTH, what="key attestation"
+    )
     kid = header.get("kid")
     if not _OTHER_KEY_HEADERS.isdisjoint(header) or type(kid) is not str:
         raise _invalid("a key attestation names its attester by kid only")

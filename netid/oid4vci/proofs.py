@@ -36,14 +36,14 @@ from netid.credentials.jose import (
     JwsSigner,
     SigningKey,
     VerifyingKey,
-    check_algorithm,
     decode_jws_unverified,
     jwk_thumbprint,
     load_public_jwk,
     sign_jws,
-    typ_matches,
 )
-from netid.errors import IssuanceError, ParseError, UsageError, VerificationError
+from netid.errors import IssuanceError, ParseError, UsageError
+from netid.oid4vci._jwt import invalid_proof as _invalid
+from netid.oid4vci._jwt import open_jwt
 from netid.oid4vci.key_attestation import (
     MAX_ATTESTATION_LENGTH,
     KeyAttestation,
@@ -83,10 +83,6 @@ def build_key_proof(
     return sign_jws(claims, key, typ=PROOF_TYP, extra_headers={"jwk": dict(public_jwk)})
 
 
-def _invalid(message: str) -> IssuanceError:
-    return IssuanceError("invalid_proof", message)
-
-
 def verify_key_proofs(
     proofs: Sequence[object],
     *,
@@ -122,18 +118,9 @@ def verify_key_proofs(
 
 
 def _verify_one(proof: object, *, audience: str, nonce: str, now: int, policy: Policy) -> dict[str, str]:
-    if not isinstance(proof, str) or len(proof) > _MAX_PROOF_LENGTH:
-        raise _invalid("a proof is not a compact JWT")
-    try:
-        header, claims, signing_input, signature = decode_jws_unverified(proof)
-    except ParseError as exc:
-        raise _invalid("a proof is not a compact JWT") from exc
-    try:
-        alg = check_algorithm(header.get("alg"))
-    except VerificationError as exc:
-        raise _invalid("proof algorithm is not allowed") from exc
-    if not typ_matches(header.get("typ"), PROOF_TYP) or "crit" in header:
-        raise _invalid(f"proof typ must be {PROOF_TYP}")
+    header, claims, signing_input, signature, alg = open_jwt(
+        proof, typ=PROOF_TYP, max_length=_MAX_PROOF_LENGTH, what="proof"
+    )
     if "kid" in header or "x5c" in header or "trust_chain" in header:
         raise _invalid("a proof names its key with 'jwk' only")
     jwk = header.get("jwk")
@@ -229,18 +216,9 @@ def _verify_attested_proof(
     policy: Policy,
 ) -> KeyAttestation:
     """A ``jwt`` proof with a ``key_attestation`` header, signed by one of the keys it attests."""
-    if not isinstance(proof, str) or len(proof) > _MAX_ATTESTED_PROOF_LENGTH:
-        raise _invalid("a proof is not a compact JWT")
-    try:
-        header, claims, signing_input, signature = decode_jws_unverified(proof)
-    except ParseError as exc:
-        raise _invalid("a proof is not a compact JWT") from exc
-    try:
-        alg = check_algorithm(header.get("alg"))
-    except VerificationError as exc:
-        raise _invalid("proof algorithm is not allowed") from exc
-    if not typ_matches(header.get("typ"), PROOF_TYP) or "crit" in header:
-        raise _invalid(f"proof typ must be {PROOF_TYP}")
+    header, claims, signing_input, signature, alg = open_jwt(
+        proof, typ=PROOF_TYP, max_length=_MAX_ATTESTED_PROOF_LENGTH, what="proof"
+    )
     if "key_attestation" not in header:
         raise _invalid("this issuer requires a key attestation with the proof")
     if "x5c" in header or "trust_chain" in header or ("jwk" in header and "kid" in header):
