@@ -1,4 +1,9 @@
-"""Dependencies routes declare with ``Annotated`` aliases: the process context and one transaction."""
+"""Dependencies routes declare with ``Annotated`` aliases: the process context and one transaction.
+
+A plain ``def`` dependency is run in a worker thread (a hop to anyio's thread pool and back, for every
+request that declares it). Only :func:`_session` blocks — it opens and commits a database transaction — so
+only it is a ``def``; the others are ``async def`` and run on the event loop, because they do no I/O.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +21,14 @@ from issuer_service.db.base import transaction
 __all__ = ["AdminDep", "ContextDep", "SessionDep"]
 
 
-def _context(request: Request) -> IssuerContext:
+def _app_context(request: Request) -> IssuerContext:
+    # a plain function, not a dependency: _session (a worker thread) and the async dependencies share it
     context: IssuerContext = request.app.state.context
     return context
+
+
+async def _context(request: Request) -> IssuerContext:
+    return _app_context(request)
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -26,17 +36,18 @@ def _session(request: Request) -> Iterator[Session]:
     # failed request leaves nothing half-written. Used with scope="function": the commit happens before
     # the response is sent, so a client that gets an answer can rely on it being stored (a token used in
     # the very next request must already be there).
-    with transaction(_context(request).sessions) as session:
+    with transaction(_app_context(request).sessions) as session:
         yield session
 
 
-def _admin(
+async def _admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(ADMIN_BEARER)],
 ) -> Admin:
-    # 401 problem (with WWW-Authenticate) unless the bearer token is a configured administrator's
+    # 401 problem (with WWW-Authenticate) unless the bearer token is a configured administrator's. On the
+    # event loop: authenticate_admin only hashes the token and compares it with the configured digests.
     token = credentials.credentials if credentials is not None else None
-    return authenticate_admin(token, _context(request).settings.admin_tokens)
+    return authenticate_admin(token, _app_context(request).settings.admin_tokens)
 
 
 ContextDep = Annotated[IssuerContext, Depends(_context)]

@@ -43,7 +43,8 @@ from issuer_service.services.registry import RpRecord, RpSpec
 __all__ = ["router"]
 
 
-def _no_store(response: Response) -> None:
+async def _no_store(response: Response) -> None:
+    # async: a plain def dependency would cost every admin request a hop to a worker thread
     response.headers["Cache-Control"] = "no-store"
 
 

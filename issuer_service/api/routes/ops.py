@@ -1,4 +1,9 @@
-"""Operations: liveness, readiness, and the explanation behind every problem ``type``."""
+"""Operations: liveness, readiness, and the explanation behind every problem ``type``.
+
+Liveness and the problem types are ``async def``: they touch nothing but memory, so they answer from the
+event loop without a hop to a worker thread (liveness thus says the event loop answers). Readiness opens a
+database connection and asks the key store, so it stays a ``def``, run in a worker thread.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
@@ -34,7 +39,7 @@ def readyz(context: ContextDep) -> dict[str, str]:
 
 
 @router.get("/problems/{code}", summary="What a problem type means")
-def problem_type(code: str) -> dict[str, Any]:
+async def problem_type(code: str) -> dict[str, Any]:
     if code not in PROBLEM_TYPES:
         raise Problem("not_found", "no such problem type")
     status, title = PROBLEM_TYPES[code]

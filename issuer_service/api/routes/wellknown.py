@@ -1,4 +1,9 @@
-"""Published metadata: JWKS, SD-JWT VC issuer metadata, OpenID4VCI issuer and OAuth server metadata."""
+"""Published metadata: JWKS, SD-JWT VC issuer metadata, OpenID4VCI issuer and OAuth server metadata.
+
+The two documents built from the settings alone are ``async def``: no I/O, so no hop to a worker thread.
+The two that carry keys stay ``def``: :meth:`~issuer_service.services.keys.KeyService.ring` re-reads the key
+rows from the database every ``RELOAD_SECONDS``, under a lock another request may hold while it does.
+"""
 
 from __future__ import annotations
 
@@ -31,12 +36,12 @@ def jwt_vc_issuer(context: ContextDep, response: Response) -> dict[str, Any]:
 
 
 @router.get("/.well-known/openid-credential-issuer", summary="OpenID4VCI 1.0 credential issuer metadata")
-def openid_credential_issuer(context: ContextDep, response: Response) -> dict[str, Any]:
+async def openid_credential_issuer(context: ContextDep, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = _CACHE
     return credential_issuer_metadata(context)
 
 
 @router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 authorization server metadata")
-def oauth_authorization_server(context: ContextDep, response: Response) -> dict[str, Any]:
+async def oauth_authorization_server(context: ContextDep, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = _CACHE
     return authorization_server_metadata(context)
