@@ -20,6 +20,8 @@ from issuer_service.services import persons
 from issuer_service.services.enrollment import EnrollmentRefused, complete_enrollment
 from netid.card.icao.access import CanAccessKey
 from netid.card.icao.lds import FID_DG
+from netid.card.icao.lds import sod as sod_module
+from netid.card.icao.lds.sod import SecurityObject
 from netid.credentials.jose import public_jwk
 from netid.credentials.jwe import encrypt_jwe
 from netid.credentials.netno import format_netno, generate_netno, is_valid_netno
@@ -462,3 +464,20 @@ def test_a_device_key_belongs_to_one_person(issuer: InProcessIssuer) -> None:
     assert complete(issuer.client, *attempt(card(26))).status_code == 200
     _refused(issuer, 409, "conflict", *attempt(card(27)))
     assert complete(issuer.client, *attempt(renewed(card(26)))).status_code == 200
+
+
+def test_one_enrollment_parses_ef_sod_once(issuer: InProcessIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passive authentication parses the card's EF.SOD (a CMS SignedData with certificates); the document
+    is then read with that same object, not from a second parse of the same bytes."""
+    challenge, sealed = evidence_for(issuer.client, card(28), SoftwareKeyStore())
+    parses: list[int] = []
+    parse = sod_module._parse_content_info
+
+    def counting(der: bytes) -> SecurityObject:
+        parses.append(len(der))
+        return parse(der)
+
+    # every EF.SOD parse goes through this function, whichever module imported parse_sod
+    monkeypatch.setattr(sod_module, "_parse_content_info", counting)
+    assert complete(issuer.client, challenge.enrollment_id, sealed).status_code == 200
+    assert len(parses) == 1

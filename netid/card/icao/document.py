@@ -90,9 +90,19 @@ class EmrtdDocument:
     __str__ = __repr__
 
     @classmethod
-    def from_files(cls, files: Mapping[int, bytes], *, today: datetime.date | None = None) -> EmrtdDocument:
+    def from_files(
+        cls,
+        files: Mapping[int, bytes],
+        *,
+        today: datetime.date | None = None,
+        sod: SecurityObject | None = None,
+    ) -> EmrtdDocument:
         """Parse the files read from a chip, keyed by file identifier (``FID_*``). DG1 is required;
-        every other file is optional. Raises only :class:`ParseError`."""
+        every other file is optional. Raises only :class:`ParseError`.
+
+        ``sod`` is EF.SOD already parsed from ``files`` — passive authentication's
+        :attr:`~netid.card.icao.passive_auth.PassiveAuthResult.security_object` — so that it is not
+        parsed a second time; without it, EF.SOD (when present) is parsed here."""
         raw_dg1 = files.get(FID_DG[1])
         if raw_dg1 is None:
             raise ParseError(_WHAT, "DG1 (MRZ) is missing")
@@ -102,7 +112,8 @@ class EmrtdDocument:
         dg11 = parse_dg11(files[FID_DG[11]]) if FID_DG[11] in files else None
         infos = parse_dg14(files[FID_DG[14]]) if FID_DG[14] in files else None
         dg15 = parse_dg15(files[FID_DG[15]]) if FID_DG[15] in files else None
-        sod = parse_sod(files[FID_SOD]) if FID_SOD in files else None
+        if sod is None and FID_SOD in files:
+            sod = parse_sod(files[FID_SOD])
         personal_number = dg11.personal_number if dg11 is not None else None
         if personal_number is None and mrz.format == "TD3" and mrz.optional_data:
             personal_number = mrz.optional_data
