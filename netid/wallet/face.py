@@ -196,9 +196,12 @@ def read_portrait(
     at = dt.datetime.fromtimestamp(now, dt.UTC)
     today = at.date()
     try:
-        if trust_store is not None:
-            verify_passive_authentication(files, trust_store, at=at, required_data_groups=(1, 2, 11))
-        sod = parse_sod(files[FID_SOD])
+        if trust_store is not None:  # its parsed EF.SOD serves the checks below: the SOD is parsed once
+            sod = verify_passive_authentication(
+                files, trust_store, at=at, required_data_groups=(1, 2, 11)
+            ).security_object
+        else:
+            sod = parse_sod(files[FID_SOD])
         if sod.hash_algorithm not in ALLOWED_HASHES:
             raise FaceError("card", "EF.SOD uses a hash algorithm ICAO does not allow")
         for number in (1, 2, 11):
@@ -206,7 +209,7 @@ def read_portrait(
             actual = hash_data_group(files[FID_DG[number]], sod.hash_algorithm)
             if listed is None or not hmac.compare_digest(listed, actual):
                 raise FaceError("card", f"DG{number} does not match its hash in EF.SOD")
-        document = EmrtdDocument.from_files(files, today=today)
+        document = EmrtdDocument.from_files(files, today=today, sod=sod)
     except (ParseError, KeyError) as exc:
         raise FaceError("card", "the card's data could not be read as an ID card") from exc
     except NetIDError as exc:
