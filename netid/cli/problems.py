@@ -127,7 +127,9 @@ _ISSUER_HINTS = {
     "passive_authentication": "the card's data is not signed by an authority this issuer trusts",
     "active_authentication": "the chip did not prove it is genuine: hold the card still and try again",
     "document_expired": "the ID card has expired: enroll with a valid card",
-    "guardian_required": "a person this young needs a guardian's network number to enroll",
+    "guardian_required": "a person this young enrolls with --guardian NETNO (an enrolled adult's netno)",
+    "key_attestation_required": "this issuer takes only device keys attested to be in secure hardware; "
+    "this wallet keeps its keys in software, so it cannot enroll there",
     "enrollment_unknown": "the enrollment expired: run the command again",
     "rate_limited": "the issuer is busy: wait a minute and try again",
 }
@@ -135,7 +137,10 @@ _ISSUER_HINTS = {
 
 def _issuer_problem(exc: EnrollmentError) -> Problem:
     """The issuer could not be reached, or answered with a problem: exit code 7, its code shown."""
-    where = "could not reach the issuer" if exc.code == "transport" else f"the issuer answered {exc.code}"
+    where = {
+        "transport": "could not reach the issuer",
+        "key_attestation_required": "the issuer requires a key attestation",  # read in its metadata
+    }.get(exc.code, f"the issuer answered {exc.code}")
     return Problem(
         ExitCode.NETWORK,
         f"{where}: {exc.message}",

@@ -26,9 +26,18 @@ from netid.cli import EXIT_CODES, ExitCode
 from netid.credentials.netno import is_valid_netno
 from netid.errors import VerificationError
 from netid.testing.cards import make_card
+from netid.testing.wallet_provider import TestWalletProvider
 from netid.verifier import Query
 from netid.wallet.session import WalletSession
-from tests.issuer.conftest import LiveIssuer, TestRp, register_test_rp, rp_verifier, settings_of
+from tests.issuer.conftest import (
+    LiveIssuer,
+    TestRp,
+    register_test_rp,
+    rp_verifier,
+    settings_of,
+    start_live_issuer,
+    stop_live_issuer,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -204,7 +213,8 @@ def test_a_child_enrolls_with_a_guardian(
     child = ("enroll", "--issuer", live_issuer.url, "--reader", "sim:84:age=12", "--batch", "1")
 
     alone = netid(*child, wallet=child_wallet, NETID_PIN=PIN)
-    assert "the issuer answered guardian_required" in _error(alone, ExitCode.NETWORK)
+    assert "the issuer answered guardian_required" in (err := _error(alone, ExitCode.NETWORK))
+    assert "--guardian NETNO" in err
     assert not child_wallet.exists()  # refused at the issuer: no empty wallet left behind
 
     netno = parent["netno"]
@@ -221,3 +231,22 @@ def test_a_child_enrolls_with_a_guardian(
         child_row = db.scalars(select(Person).where(Person.netno == enrolled["netno"])).one()
         guardian_row = db.scalars(select(Person).where(Person.netno == netno)).one()
         assert child_row.guardian_id == guardian_row.id and guardian_row.guardian_id is None
+
+
+def test_an_issuer_that_requires_key_attestation_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    # the command-line wallet keeps its device keys in software: it reads the issuer's metadata and stops,
+    # with no card read and nothing posted (the issuer's log shows no enrollment)
+    attesters = TestWalletProvider().write_jwks(tmp_path / "attesters.json")
+    live = start_live_issuer(tmp_path, extra_env={"NETID_ISSUER_KEY_ATTESTERS_PATH": str(attesters)})
+    try:
+        wallet = tmp_path / "wallet.json"
+        refused = netid("enroll", "--issuer", live.url, "--reader", "sim:85", "--json", wallet=wallet,
+                        NETID_PIN=PIN)  # fmt: skip
+        assert refused.returncode == ExitCode.NETWORK, refused.stderr
+        error = json.loads(refused.stdout)["error"]
+        assert error["message"].startswith("the issuer requires a key attestation")
+        assert "secure hardware" in error["hint"] and not wallet.exists()
+        log = (tmp_path / "issuer.log").read_text()
+        assert "/.well-known/openid-credential-issuer" in log and "/enrollment/" not in log
+    finally:
+        assert stop_live_issuer(live) == 0
