@@ -75,8 +75,8 @@ bench: $(TEST_STAMP)
 # what is mutated: files or package folders, e.g. `make mutation MUTATION_MODULES=netid/card/icao/sm.py`.
 # The tests mutmut may run are [tool.mutmut] in pyproject.toml; per mutant it runs only those that reach the
 # mutated function. tests/card runs only when a card module is mutated (PYTEST_ADDOPTS reaches the pytest
-# mutmut runs in-process), so a run over the credential and verifier modules collects its test map from
-# tests/credentials and tests/verifier alone. MUTATION_JOBS bounds the parallel test processes (a shared
+# mutmut runs in-process), so a run over the other modules collects its test map from tests/credentials,
+# tests/verifier and tests/oid4vci alone. MUTATION_JOBS bounds the parallel test processes (a shared
 # 2-core machine: keep it low). Under mutmut the hypothesis profile "mutation" applies (tests/conftest.py).
 MUTATION_MODULES ?= \
 	netid/card/icao/passive_auth.py \
@@ -86,7 +86,10 @@ MUTATION_MODULES ?= \
 	netid/credentials/status_source.py \
 	netid/issuance/status_lists.py \
 	netid/verifier/verify.py \
-	netid/oid4vp/response.py:presentation_from_vp_token
+	netid/oid4vp/response.py:presentation_from_vp_token \
+	netid/oid4vci/key_attestation.py \
+	netid/oid4vci/_jwt.py \
+	netid/oid4vci/proofs.py
 MUTATION_JOBS ?= 2
 # an entry is a file, a package folder or file.py:function (that module-level function's mutants alone):
 # netid/card/icao/sm.py -> netid.card.icao.sm.*   netid/verifier/ -> netid.verifier.*

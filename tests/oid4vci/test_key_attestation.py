@@ -79,6 +79,21 @@ def forged(header: dict[str, Any] | None = None, key: SigningKey = ATTESTER, **c
     return jws(h, c, key)
 
 
+def jws_of_length(
+    length: int, header: dict[str, Any], claims: dict[str, Any], key: SigningKey = ATTESTER
+) -> str:
+    """:func:`jws` grown to exactly ``length`` characters by a ``pad`` claim (and, for the lengths
+    base64url skips, a ``pad`` header member): for the size limits' boundaries."""
+    for extra in ({}, {"pad": ""}, {"pad": "x"}):
+        base = len(jws(header | extra, claims | {"pad": ""}, key))
+        guess = (length - base) * 3 // 4
+        for size in range(max(0, guess - 3), guess + 4):
+            token = jws(header | extra, claims | {"pad": "x" * size}, key)
+            if len(token) == length:
+                return token
+    raise AssertionError(f"no JWS of {length} characters")
+
+
 def check(token: object, **kw: Any) -> Any:
     options: dict[str, Any] = {
         "attesters": ATTESTERS, "now": NOW, "nonce": NONCE, "max_keys": MAX_KEYS, "requirement": REQUIRED,
@@ -174,6 +189,24 @@ def test_max_age_is_the_callers() -> None:
     token = forged(iat=NOW - 3000)
     refused(token)
     assert check(token, max_age=3600)
+
+
+def test_size_boundary() -> None:
+    assert check(jws_of_length(MAX_ATTESTATION_LENGTH, HEADER, CLAIMS)).attester == KID
+    refused(jws_of_length(MAX_ATTESTATION_LENGTH + 1, HEADER, CLAIMS))
+
+
+def test_the_smallest_limits_are_taken() -> None:
+    assert len(check(forged(attested_keys=HOLDER_JWKS[:1]), max_keys=1).attested_keys) == 1
+    refused(forged(attested_keys=HOLDER_JWKS[:2]), max_keys=1)
+    token = forged(iat=NOW - 1 - LEEWAY)
+    assert check(token, max_age=1) and KeyAttestationPolicy(ATTESTERS, max_age=1).max_age == 1
+    refused(forged(iat=NOW - 2 - LEEWAY), max_age=1)
+
+
+def test_a_status_object_is_taken() -> None:
+    """Not checked (the module docstring), but an object is what Appendix D allows there."""
+    assert check(forged(status={"status_list": {"idx": 7, "uri": "https://wp.example/status"}}))
 
 
 # --- one negative test per check ------------------------------------------------------------------------
@@ -272,8 +305,36 @@ def test_requirement_metadata_round_trip() -> None:
     [None, [], "x", {"key_storage": []}, {"key_storage": "iso_18045_high"}, {"user_authentication": [1]}],
 )
 def test_requirement_from_bad_metadata(value: object) -> None:
-    with pytest.raises(ParseError):
+    with pytest.raises(ParseError) as caught:
         KeyAttestationRequirement.from_metadata(value)
+    assert caught.value.what == "key_attestations_required" and caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("values", "ok"),
+    [
+        ([f"v{i}" for i in range(16)], True),
+        ([f"v{i}" for i in range(17)], False),
+        (["v"], True),
+        ([""], False),
+        (["v" * 256], True),
+        (["v" * 257], False),
+    ],
+)
+def test_assurance_value_boundaries(values: list[str], ok: bool) -> None:
+    """At most 16 values, each 1 to 256 characters: in metadata, in the requirement and in a token."""
+    metadata = {"key_storage": values, "user_authentication": values}
+    token = forged(key_storage=values, user_authentication=values)
+    if ok:
+        requirement = KeyAttestationRequirement(tuple(values), tuple(values))
+        assert KeyAttestationRequirement.from_metadata(metadata) == requirement
+        assert check(token, requirement=requirement).key_storage == tuple(values)
+    else:
+        with pytest.raises(ParseError):
+            KeyAttestationRequirement.from_metadata(metadata)
+        with pytest.raises(UsageError):
+            KeyAttestationRequirement(key_storage=tuple(values))
+        refused(token, requirement=KeyAttestationRequirement())
 
 
 def test_requirement_values_are_checked() -> None:
@@ -289,20 +350,25 @@ def test_load_attester_keys() -> None:
 
 
 @pytest.mark.parametrize(
-    "jwks",
+    ("jwks", "what"),
     [
-        None,
-        {"keys": []},
-        {"keys": [public_jwk(ATTESTER)]},  # no kid
-        {"keys": [{**public_jwk(ATTESTER), "kid": KID}, {**public_jwk(OTHER), "kid": KID}]},  # kid twice
-        {"keys": [{**public_jwk(ATTESTER), "kid": KID, "d": "AAAA"}]},  # a private key
-        {"keys": [{**RSA_JWK, "kid": KID}]},
-        {"keys": [{**public_jwk(ATTESTER), "kid": KID, "alg": "EdDSA"}]},
+        (None, "attester JWKS"),
+        ({"keys": []}, "attester JWKS"),
+        ({"keys": ["EC"]}, "attester JWKS"),  # a key that is not an object
+        ({"keys": [public_jwk(ATTESTER)]}, "attester JWKS"),  # no kid
+        ({"keys": [{**public_jwk(ATTESTER), "kid": ""}]}, "attester JWKS"),
+        ({"keys": [{**public_jwk(ATTESTER), "kid": 1}]}, "attester JWKS"),
+        ({"keys": [{**public_jwk(ATTESTER), "kid": KID}, {**public_jwk(OTHER), "kid": KID}]},  # kid twice
+         "attester JWKS"),
+        ({"keys": [{**public_jwk(ATTESTER), "kid": KID, "d": "AAAA"}]}, "JWK"),  # a private key
+        ({"keys": [{**RSA_JWK, "kid": KID}]}, "JWK"),
+        ({"keys": [{**public_jwk(ATTESTER), "kid": KID, "alg": "EdDSA"}]}, "JWK"),
     ],
-)
-def test_load_attester_keys_refuses(jwks: object) -> None:
-    with pytest.raises(ParseError):
+)  # fmt: skip
+def test_load_attester_keys_refuses(jwks: object, what: str) -> None:
+    with pytest.raises(ParseError) as caught:
         load_attester_keys(jwks)
+    assert caught.value.what == what and caught.value.reason
 
 
 def test_policy_is_checked() -> None:
