@@ -30,7 +30,7 @@ from rich.markup import escape
 from netid.cli.exit_codes import ExitCode
 from netid.cli.output import Output
 from netid.cli.problems import CliError
-from netid.cli.wallet import _open, _time, wallet_path
+from netid.cli.wallet import iso_time, open_wallet, wallet_path
 
 if TYPE_CHECKING:
     from netid.wallet.face import FaceCheck, FaceRecord
@@ -70,7 +70,7 @@ def _state(path: Path, record: FaceRecord | None) -> dict[str, Any]:
     return {
         "wallet": str(path),
         "enabled": record is not None,
-        "enabled_at": _time(record.enabled_at) if record is not None else None,
+        "enabled_at": iso_time(record.enabled_at) if record is not None else None,
         "guardian_consent": record is not None and record.guardian is not None,
     }
 
@@ -99,7 +99,7 @@ def face_enable_command(out: Output, args: argparse.Namespace) -> ExitCode:
     # the simulator's "holder" is the person on the simulated card: the camera sees their portrait
     portrait = EmrtdDocument.from_files(card.test_card.files).portrait or b""
     path = wallet_path(args)
-    with _open(args) as session:
+    with open_wallet(args) as session:
         name = escape(str(getattr(card.reader, "name", args.reader)))
         with out.console.status(f"  reading the portrait from the card on [bold]{name}[/] …"):
             record = session.enable_face(
@@ -124,7 +124,7 @@ def face_enable_command(out: Output, args: argparse.Namespace) -> ExitCode:
 
 def face_disable_command(out: Output, args: argparse.Namespace) -> ExitCode:
     path = wallet_path(args)
-    with _open(args) as session:
+    with open_wallet(args) as session:
         deleted = session.disable_face()
         state = _state(path, session.face)
     if out.json:
@@ -141,7 +141,7 @@ def face_disable_command(out: Output, args: argparse.Namespace) -> ExitCode:
 
 def face_status_command(out: Output, args: argparse.Namespace) -> ExitCode:
     path = wallet_path(args)
-    with _open(args) as session:
+    with open_wallet(args) as session:
         state = _state(path, session.face)
     if out.json:
         out.emit_json(state)

@@ -115,7 +115,8 @@ def _confirm(args: argparse.Namespace, out: Output, question: str) -> None:
         raise CliError(ExitCode.FAILED, "cancelled; nothing was changed")
 
 
-def _time(at: int | None) -> str | None:
+def iso_time(at: int | None) -> str | None:
+    """Unix seconds as ISO 8601 UTC (``2026-11-30T12:00:00Z``), for ``--json`` and the tables."""
     return None if at is None else dt.datetime.fromtimestamp(at, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -249,7 +250,8 @@ def _show_recovery_code(out: Output, code: str, path: Path) -> None:
     )
 
 
-def _open(args: argparse.Namespace, pins: _Secrets | None = None) -> Any:
+def open_wallet(args: argparse.Namespace, pins: _Secrets | None = None) -> Any:
+    """The wallet of ``--wallet`` (or its default), opened with the PIN as the command takes it."""
     from netid.wallet.session import WalletSession
 
     return WalletSession.open(wallet_path(args), (pins or _Secrets(args)).pin())
@@ -259,7 +261,7 @@ def _open(args: argparse.Namespace, pins: _Secrets | None = None) -> Any:
 
 
 def credentials_command(out: Output, args: argparse.Namespace) -> ExitCode:
-    with _open(args) as session:
+    with open_wallet(args) as session:
         summary = session.summary()
     if out.json:
         out.emit_json({"wallet": str(wallet_path(args)), **_json_summary(summary)})
@@ -267,9 +269,8 @@ def credentials_command(out: Output, args: argparse.Namespace) -> ExitCode:
     if not summary["issuers"]:
         out.console.print("  this wallet is not enrolled: `netid enroll --issuer URL`")
     for issuer in summary["issuers"]:
-        state = (
-            f"[red]revoked {_time(issuer['revoked_at'])}[/]" if issuer["revoked_at"] else "[green]active[/]"
-        )
+        revoked = issuer["revoked_at"]
+        state = f"[red]revoked {iso_time(revoked)}[/]" if revoked else "[green]active[/]"
         out.console.print(
             f"  issuer {escape(issuer['issuer'])} ({state}), network number {escape(issuer['netno'])}"
         )
@@ -279,7 +280,7 @@ def credentials_command(out: Output, args: argparse.Namespace) -> ExitCode:
             table.add_row(f"unused, for {escape(sector)}", str(count))
         table.add_row("used", str(issuer["used"]))
         table.add_row("revoked", str(issuer["revoked"]))
-        table.add_row("next expiry", _time(issuer["next_expiry"]) or "-")
+        table.add_row("next expiry", iso_time(issuer["next_expiry"]) or "-")
         table.add_row("expiring within 3 days", str(issuer["expiring_soon"]))
         out.console.print(table)
         if issuer["refresh_due"]:
@@ -293,18 +294,18 @@ def _json_summary(summary: dict[str, Any]) -> dict[str, Any]:
         issuers.append(
             issuer
             | {
-                "enrolled_at": _time(issuer["enrolled_at"]),
-                "refreshed_at": _time(issuer["refreshed_at"]),
-                "revoked_at": _time(issuer["revoked_at"]),
-                "next_expiry": _time(issuer["next_expiry"]),
-                "last_expiry": _time(issuer["last_expiry"]),
+                "enrolled_at": iso_time(issuer["enrolled_at"]),
+                "refreshed_at": iso_time(issuer["refreshed_at"]),
+                "revoked_at": iso_time(issuer["revoked_at"]),
+                "next_expiry": iso_time(issuer["next_expiry"]),
+                "last_expiry": iso_time(issuer["last_expiry"]),
             }
         )
     return {"issuers": issuers, "log_entries": summary["log_entries"]}
 
 
 def refresh_command(out: Output, args: argparse.Namespace) -> ExitCode:
-    with _open(args) as session, _http() as http:
+    with open_wallet(args) as session, _http() as http:
         with out.console.status("  fetching netcerts from the issuer …"):
             if args.force:
                 arrived = session.refresh(http=http, count=args.batch)
@@ -326,7 +327,7 @@ def refresh_command(out: Output, args: argparse.Namespace) -> ExitCode:
 def log_command(out: Output, args: argparse.Namespace) -> ExitCode:
     from netid.wallet.log import export_json
 
-    with _open(args) as session:
+    with open_wallet(args) as session:
         entries = session.log()
     if args.export:
         _write_private(Path(args.export), export_json(entries))
@@ -360,7 +361,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def revoke_command(out: Output, args: argparse.Namespace) -> ExitCode:
-    with _open(args) as session:
+    with open_wallet(args) as session:
         issuer = session.issuer()
         _confirm(
             args,
@@ -384,7 +385,7 @@ def revoke_command(out: Output, args: argparse.Namespace) -> ExitCode:
 
 def pin_change_command(out: Output, args: argparse.Namespace) -> ExitCode:
     pins = _Secrets(args)
-    with _open(args, pins) as session:
+    with open_wallet(args, pins) as session:
         session.change_pin(pins.new_pin())
     if out.json:
         out.emit_json({"changed": True})
