@@ -76,7 +76,8 @@ whole parse-and-check core in a compiled language, or fewer C calls per presenta
 
 The interpreter's own build moves the ratio as much as a round of trimming. ``make test`` makes its venv with
 the first ``python3`` on the PATH, here pyenv's 3.11.7, built without profile-guided optimization or
-link-time optimization (its ``CONFIG_ARGS``). Debian's ``/usr/bin/python3`` (3.11.2, a PGO+LTO build) ran the
+link-time optimization (its ``CONFIG_ARGS``) and loading ``libpython3.11.so``. Debian's ``/usr/bin/python3``
+(3.11.2: PGO and LTO per its changelog, the interpreter linked into the executable) ran the
 same code in the same hour (2026-11-30, a venv of its own) at 0.65 against 0.61-0.63, the overhead 60 µs
 against 66-69 µs, the SD-JWT core 47 against 58 µs. A deployment should run an optimized build (Debian's,
 or the official container images', which configure ``--enable-optimizations --with-lto``).
