@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import pytest
+
 from netid.credentials.jose import generate_signing_key, public_jwk, sign_jws, verifying_key
 from netid.credentials.sdjwt.codec import Disclosure, sd_hash
 from netid.credentials.sdjwt.issue import SD, SDItem, issue_sd_jwt
@@ -95,3 +97,16 @@ def assert_deliberate(exc: VerificationError) -> None:
             assert inner is None or (isinstance(inner, ValueError) and not isinstance(inner, BUG_TYPES)), (
                 f"a ParseError was translated from {type(inner).__name__}: {inner!r}"
             )
+
+
+def code_of(presentation: str, **kw: Any) -> str:
+    """The code :func:`verify` refuses ``presentation`` with (checked to be raised on purpose)."""
+    with pytest.raises(VerificationError) as exc:
+        verify(presentation, **kw)
+    assert_deliberate(exc.value)
+    return exc.value.code
+
+
+def without_kb(presentation: str) -> str:
+    """``presentation`` with its KB-JWT cut off (the trailing ``~`` kept)."""
+    return presentation[: presentation.rindex("~") + 1]

@@ -20,27 +20,17 @@ from tests.credentials._sdjwt_helpers import (
     ISSUER,
     NONCE,
     NOW,
-    assert_deliberate,
     build,
     claims,
+    code_of,
     issue,
     present,
     verify,
+    without_kb,
 )
 
 LEEWAY = 60
 MAX_KB_AGE = 300
-
-
-def code_of(presentation: str, **kw: Any) -> str:
-    with pytest.raises(VerificationError) as exc:
-        verify(presentation, **kw)
-    assert_deliberate(exc.value)
-    return exc.value.code
-
-
-def without_kb(presentation: str) -> str:
-    return presentation[: presentation.rindex("~") + 1]
 
 
 def jws(header: dict[str, Any], payload: dict[str, Any], key: Any) -> str:

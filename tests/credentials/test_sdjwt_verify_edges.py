@@ -12,29 +12,18 @@ from netid.credentials.jose import public_jwk
 from netid.credentials.sdjwt.codec import Disclosure, split_sd_jwt
 from netid.credentials.sdjwt.issue import issue_sd_jwt
 from netid.credentials.sdjwt.verify import MAX_DEPTH
-from netid.errors import VerificationError
 from tests.credentials._sdjwt_helpers import (
     HOLDER,
     NOW,
-    assert_deliberate,
     bind,
     build,
     claims,
+    code_of,
     issue,
     present,
     verify,
+    without_kb,
 )
-
-
-def code_of(presentation: str, **kw: Any) -> str:
-    with pytest.raises(VerificationError) as exc:
-        verify(presentation, **kw)
-    assert_deliberate(exc.value)
-    return exc.value.code
-
-
-def without_kb(presentation: str) -> str:
-    return presentation[: presentation.rindex("~") + 1]
 
 
 def chain(objects: int) -> Any:
